@@ -1,0 +1,51 @@
+"""parent: Erlang/OTP's process model on Python threads.
+
+Processes with mailboxes, links and monitors (`parent.process`), GenServer
+(`parent.gen_server`), Parent, Supervisor (`parent.supervisor`), Task and Agent.
+This module only re-exports the public names.
+"""
+
+from compat._types import ChildType, Restart, Shutdown, Strategy
+from parent import gen_server, process
+from parent.agent import Agent
+from parent.errors import (
+    AlreadyStarted,
+    CallTimeout,
+    ExitError,
+    NoProcess,
+    NotFound,
+    ProcessError,
+    StartError,
+    Stop,
+)
+from parent.gen_server import Continue, GenServer, NoReply
+from parent.process import Down, Exit, From, Pid, Ref, Server
+from parent.task import Task
+
+__all__ = [
+    "AlreadyStarted",
+    "Agent",
+    "CallTimeout",
+    "ChildType",
+    "Continue",
+    "Down",
+    "Exit",
+    "ExitError",
+    "From",
+    "GenServer",
+    "NoProcess",
+    "NoReply",
+    "NotFound",
+    "Pid",
+    "ProcessError",
+    "Ref",
+    "Restart",
+    "Server",
+    "Shutdown",
+    "StartError",
+    "Stop",
+    "Strategy",
+    "Task",
+    "gen_server",
+    "process",
+]

@@ -1,0 +1,157 @@
+"""Every exception of the public contract.
+
+`ProcessError` is the base of the runtime's own errors. `Stop` is not an error of the
+runtime: it is what a callback raises to stop its own process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parent.process import Pid
+
+__all__ = [
+    "AlreadyStarted",
+    "CallTimeout",
+    "ExitError",
+    "NoProcess",
+    "NotFound",
+    "ProcessError",
+    "StartError",
+    "Stop",
+]
+
+
+class ProcessError(Exception):
+    """Base class of the runtime's errors; also raised for a misuse such as a process
+    calling itself or a Parent method called outside the parent's own process.
+
+    Example:
+        ```python
+        try:
+            gen_server.call(server, "get")
+        except parent.ProcessError as e:
+            print("the call failed:", e)
+        ```
+    """
+
+
+class NoProcess(ProcessError):
+    """The target process is dead, or no process is registered under that name.
+
+    Example:
+        ```python
+        with pytest.raises(parent.NoProcess):
+            gen_server.call("nobody-has-this-name", "ping")
+        ```
+    """
+
+
+class CallTimeout(ProcessError, TimeoutError):
+    """No reply came within the timeout. A reply that arrives later is dropped.
+
+    Example:
+        ```python
+        try:
+            gen_server.call(slow, "work", timeout=0.1)
+        except parent.CallTimeout:
+            ...
+        ```
+    """
+
+
+class ExitError(ProcessError):
+    """The server exited before it replied. ``reason`` is its exit reason; when the
+    reason is an exception (a crash), it is also this error's ``__cause__``.
+
+    Example:
+        ```python
+        try:
+            gen_server.call(server, "crash")
+        except parent.ExitError as e:
+            print(e.reason)
+        ```
+    """
+
+    def __init__(self, reason: Any, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message if message is not None else f"process exited: {reason!r}")
+
+
+class StartError(ProcessError):
+    """A process could not be started. ``reason`` is the exception ``init`` raised (also
+    the ``__cause__``), the reason of a ``Stop`` raised by ``init``, or ``"timeout"``.
+
+    Example:
+        ```python
+        try:
+            Worker.start_link("invalid")
+        except parent.StartError as e:
+            assert e.reason == "invalid"
+        ```
+    """
+
+    def __init__(self, reason: Any, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message if message is not None else f"start failed: {reason!r}")
+
+
+class AlreadyStarted(StartError):
+    """The name (or registry id) is already taken by the running process ``pid``.
+
+    Example:
+        ```python
+        try:
+            Worker.start_link(name="cache")
+        except parent.AlreadyStarted as e:
+            existing = e.pid
+        ```
+    """
+
+    def __init__(self, pid: Pid, message: str | None = None) -> None:
+        self.pid = pid
+        super().__init__(
+            ("already_started", pid),
+            message if message is not None else f"already started: {pid!r}",
+        )
+
+
+class NotFound(ProcessError, LookupError):
+    """An unknown id or name (a child id, a registry id, a registered name).
+
+    Example:
+        ```python
+        try:
+            process.unregister("unknown")
+        except parent.NotFound:
+            ...
+        ```
+    """
+
+
+_NO_REPLY: Any = object()
+
+
+class Stop(Exception):  # noqa: N818 - the contract's name
+    """Raised by a callback to stop its process with ``reason``; from ``handle_call``,
+    ``reply`` (when given) is first sent to the caller. Raised by ``init``, it makes
+    ``start_link`` raise ``StartError(reason)``.
+
+    Example:
+        ```python
+        def handle_call(self, request, from_):
+            if request == "quit":
+                raise parent.Stop("normal", reply="bye")
+        ```
+    """
+
+    def __init__(self, reason: Any = "normal", reply: Any = _NO_REPLY) -> None:
+        self.reason = reason
+        self.reply = reply
+        super().__init__(reason)
+
+    @property
+    def has_reply(self) -> bool:
+        """Whether a ``reply`` was given."""
+        return self.reply is not _NO_REPLY

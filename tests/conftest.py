@@ -1,0 +1,35 @@
+"""Shared fixtures: every test must leave no live process and no extra thread behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from parent import process
+
+LEAK_DEADLINE = 5.0
+
+
+def _extra_threads(baseline: set[threading.Thread]) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t not in baseline and t.is_alive()]
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fail a test that leaves a live process, or a thread that does not end within
+    ``LEAK_DEADLINE`` seconds (a killed process's thread may need a moment to unwind)."""
+    baseline = set(threading.enumerate())
+    yield
+    leaked = process._live_processes()
+    for pid in leaked:  # clean up so that one leak does not fail every later test
+        process._kill(pid)
+    deadline = time.monotonic() + LEAK_DEADLINE
+    threads = _extra_threads(baseline)
+    while threads and time.monotonic() < deadline:
+        threads[0].join(max(0.0, deadline - time.monotonic()))
+        threads = _extra_threads(baseline)
+    assert not leaked, f"test left live processes: {leaked}"
+    assert not threads, f"test left threads running: {[t.name for t in threads]}"

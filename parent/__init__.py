@@ -6,7 +6,7 @@ This module only re-exports the public names.
 """
 
 from compat._types import ChildType, Restart, Shutdown, Strategy
-from parent import gen_server, process
+from parent import gen_server, process, supervisor
 from parent.agent import Agent
 from parent.errors import (
     AlreadyStarted,
@@ -19,7 +19,9 @@ from parent.errors import (
     Stop,
 )
 from parent.gen_server import Continue, GenServer, NoReply
+from parent.parent import Parent
 from parent.process import Down, Exit, From, Pid, Ref, Server
+from parent.supervisor import Supervisor
 from parent.task import Task
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "NoProcess",
     "NoReply",
     "NotFound",
+    "Parent",
     "Pid",
     "ProcessError",
     "Ref",
@@ -45,7 +48,9 @@ __all__ = [
     "StartError",
     "Stop",
     "Strategy",
+    "Supervisor",
     "Task",
     "gen_server",
     "process",
+    "supervisor",
 ]

@@ -8,9 +8,9 @@ import them without a cycle; ``parent`` re-exports ``Strategy``, ``Restart``,
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeAlias
 
-from typing_extensions import NotRequired, Required, TypeAlias, TypedDict
+from typing_extensions import NotRequired, Required, TypedDict
 
 Strategy: TypeAlias = Literal["one_for_one", "one_for_all", "rest_for_one"]
 """A supervisor's restart strategy, as in Erlang."""
@@ -21,18 +21,16 @@ Restart: TypeAlias = Literal["permanent", "transient", "temporary"]
 ChildType: TypeAlias = Literal["worker", "supervisor"]
 """Whether a child is a worker or a supervisor (changes its default ``shutdown``)."""
 
-Shutdown: TypeAlias = Union[float, Literal["infinity", "brutal_kill"]]
+Shutdown: TypeAlias = float | Literal["infinity", "brutal_kill"]
 """Seconds to wait after the ``"shutdown"`` exit signal before killing a child, or
 ``"infinity"`` (wait forever) or ``"brutal_kill"`` (kill at once)."""
 
-ChildTimeout: TypeAlias = Union[float, Literal["infinity"]]
+ChildTimeout: TypeAlias = float | Literal["infinity"]
 """Seconds after which a `parent.Parent` kills a child, or ``"infinity"``."""
 
-StartFun: TypeAlias = Union[
-    Callable[[], Any],
-    tuple[Callable[..., Any], Sequence[Any]],
-    tuple[Any, str, Sequence[Any]],
-]
+StartFun: TypeAlias = (
+    Callable[[], Any] | tuple[Callable[..., Any], Sequence[Any]] | tuple[Any, str, Sequence[Any]]
+)
 """How a child is started: a zero-argument callable, ``(callable, args)`` or
 ``(obj, "function_name", args)``. It must start a process linked to the caller and
 return its `parent.Pid`."""
@@ -49,12 +47,12 @@ class ChildSpec(TypedDict, total=False):
         ```
     """
 
-    id: Required[Hashable]
+    id: Required[Any]
     start: Required[StartFun]
     restart: NotRequired[Restart]
     shutdown: NotRequired[Shutdown]
     type: NotRequired[ChildType]
-    modules: NotRequired[list[Any]]
+    modules: NotRequired[list[Any] | Literal["dynamic"]]
     meta: NotRequired[Any]
     timeout: NotRequired[ChildTimeout]
 

@@ -32,7 +32,7 @@ from typing import Any, get_args
 
 from compat._types import ChildSpec, ChildTimeout, ChildType, Restart, Shutdown
 
-__all__ = ["normalize", "to_modern"]
+__all__ = ["normalize", "to_modern", "default_modules"]
 
 _REQUIRED_KEYS = ("id", "start")
 _OPTIONAL_KEYS = ("restart", "shutdown", "type", "modules", "meta", "timeout")
@@ -54,12 +54,13 @@ def normalize(spec: object) -> ChildSpec:
     supervisor, ``timeout`` to ``"infinity"``, ``meta`` to ``None``, and ``modules`` to a
     one-element list: the class a bound start method belongs to, else the module in which
     the start function is defined. ``start`` always comes out as ``(callable, args)`` with
-    ``args`` a new ``list``; an integer ``shutdown`` or ``timeout`` becomes a ``float``.
-    The caller's spec is never modified.
+    ``args`` a new ``list``; an integer ``shutdown`` or ``timeout`` becomes a ``float``
+    and ``math.inf`` becomes ``"infinity"``. The caller's spec is never modified.
 
     Args:
         spec: a modern spec dict, a class with ``child_spec()``, a ``(class, arg)`` tuple
-            or a legacy 6-tuple.
+            or a legacy 6-tuple. ``child_spec()`` may return a dict or a legacy 6-tuple;
+            an exception it raises passes through unchanged.
 
     Returns:
         A new `ChildSpec` with every key present.
@@ -179,7 +180,7 @@ def _normalize_mapping(spec: Mapping[Any, Any], kind: str) -> ChildSpec:
         "restart": _check_choice(spec.get("restart", "permanent"), _RESTARTS, "restart", where),
         "shutdown": _check_shutdown(spec.get("shutdown", default_shutdown), where),
         "type": type_,
-        "modules": _default_modules(fn) if modules is None else _check_modules(modules, where),
+        "modules": default_modules(fn) if modules is None else _check_modules(modules, where),
         "meta": spec.get("meta"),
         "timeout": _check_timeout(spec.get("timeout", "infinity"), where),
     }
@@ -237,20 +238,33 @@ def _lookup_function(obj: object, name: object, where: str) -> Callable[..., Any
             f"a str, got {name!r}"
         )
     try:
-        fn = getattr(obj, name)
+        fn: object = getattr(obj, name)
     except AttributeError:
         raise TypeError(
             f"{where}: 'start' names {name!r}, but {obj!r} has no attribute {name!r}"
         ) from None
     if not callable(fn):
         raise TypeError(f"{where}: 'start' names {name!r}, but {obj!r}.{name} is not callable")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
-def _default_modules(fn: Callable[..., Any]) -> list[Any]:
-    """The class a bound start method belongs to, else the module defining ``fn``."""
+def default_modules(fn: Callable[..., Any]) -> list[Any]:
+    """The class a bound start method belongs to, else the module defining ``fn``.
+
+    This is what `normalize` fills in for ``modules``. Not exported from ``compat``;
+    `compat.spec` uses it to render the modern equivalent of a legacy spec.
+
+    Example:
+        ```python
+        import json
+        from compat.child_spec import default_modules
+
+        assert default_modules(Cache.start_link) == [Cache]  # a classmethod
+        assert default_modules(json.dumps) == [json]
+        ```
+    """
     if isinstance(fn, functools.partial):
-        return _default_modules(fn.func)
+        return default_modules(fn.func)
     if inspect.ismethod(fn):
         owner = fn.__self__
         return [owner if isinstance(owner, type) else type(owner)]

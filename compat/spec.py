@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias, TypeGuard, get_args
 
 from compat._types import ChildType, LegacySpec, Restart, Shutdown, Strategy
-from compat.child_spec import to_modern
+from compat.child_spec import default_modules, to_modern
 
 __all__ = ["worker", "supervisor", "supervise"]
 
@@ -201,9 +201,15 @@ def _render_child(legacy: LegacySpec) -> str:
         items.append(("shutdown", _render(shutdown)))
     if type_ != "worker":
         items.append(("type", _render(type_)))
-    if modules != [module]:
+    if modules != _modern_default_modules(module, function):
         items.append(("modules", _render(modules)))
     return "{" + ", ".join(f'"{key}": {value}' for key, value in items) + "}"
+
+
+def _modern_default_modules(module: Any, function: str) -> list[Any]:
+    """What `compat.normalize` fills in for ``modules`` when the spec leaves it out."""
+    fn = getattr(module, function, None)
+    return default_modules(fn) if callable(fn) else [module]
 
 
 def _render_child_or_value(child: object) -> str:

@@ -133,7 +133,7 @@ class NotFound(ProcessError, LookupError):
 _NO_REPLY: Any = object()
 
 
-class Stop(Exception):  # noqa: N818 - the contract's name
+class Stop(Exception):
     """Raised by a callback to stop its process with ``reason``; from ``handle_call``,
     ``reply`` (when given) is first sent to the caller. Raised by ``init``, it makes
     ``start_link`` raise ``StartError(reason)``.

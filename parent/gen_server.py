@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from _queue import SimpleQueue
 from collections.abc import Hashable
 from queue import Empty
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -296,7 +297,7 @@ def _start(
         _p._check_hashable(name)
         if type(name) is Pid:
             raise ValueError(f"{name!r} cannot be used as a process name")
-    ack: _p.SimpleQueue[Any] = _p.SimpleQueue()
+    ack: SimpleQueue[Any] = SimpleQueue()
 
     def body(pid: Pid) -> Any:
         return _serve(cls, args, pid, ack)
@@ -317,7 +318,9 @@ def _start(
         if parent is not None:
             _p._unlink_pair(parent, pid)
         _p._kill(pid)
-        raise StartError("timeout", f"{cls.__qualname__}.init did not finish within {timeout} s")
+        raise StartError(
+            "timeout", f"{cls.__qualname__}.init did not finish within {timeout} s"
+        ) from None
     if result is _OK:
         return pid
     if result.cause is not None:
@@ -393,9 +396,13 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                 result = server.handle_cast(msg[1])
             elif kind is _INFO:
                 message = msg[1]
-                if type(message) is _p.Exit and message.pid is pid._parent and pid._trap:
-                    if message.pid is not None:
-                        raise Stop(message.reason)
+                if (
+                    type(message) is _p.Exit
+                    and message.pid is not None
+                    and message.pid is pid._parent
+                    and pid._trap
+                ):
+                    raise Stop(message.reason)  # the parent's exit signal: terminate
                 result = server._handle_message(message)
             elif kind is _SYS:
                 msg[2].put(server._handle_system(msg[1]))

@@ -379,7 +379,7 @@ class Parent(GenServer):
         self._by_pid[pid] = child
         timeout = child.spec.get("timeout", "infinity")
         if timeout != "infinity":
-            child.timer = _p.send_after(me, _ChildTimeout(pid), float(timeout))  # type: ignore[arg-type]
+            child.timer = _p.send_after(me, _ChildTimeout(pid), float(timeout))
 
     def _forget(self, child: _Child) -> None:
         """Remove a child the parent ended itself; its ``Exit`` message will be dropped."""

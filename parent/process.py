@@ -96,7 +96,7 @@ _WAKE = _Kind("wake")  # (WAKE, None, None): wakes a killed process blocked on i
 _WAKE_ITEM = (_WAKE, None, None)
 
 
-class _Killed(BaseException):  # noqa: N818 - private
+class _Killed(BaseException):
     """Injected into the thread of a process that was killed; never seen by users
     unless they catch ``BaseException``."""
 
@@ -467,7 +467,7 @@ def receive(timeout: float | None = None) -> Any:
     while True:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            kind, payload, slot = me._mbox.get(True, remaining)
+            kind, payload, _slot = me._mbox.get(True, remaining)
         except Empty:
             raise TimeoutError(f"no message within {timeout} s") from None
         if kind is _INFO:
@@ -480,7 +480,7 @@ def receive(timeout: float | None = None) -> Any:
         # leaves them unanswered (the caller times out), as in Erlang.
 
 
-class _StopRequested(BaseException):  # noqa: N818 - private
+class _StopRequested(BaseException):
     def __init__(self, reason: Any) -> None:
         self.reason = reason
 
@@ -580,7 +580,7 @@ def _fail_callers(p: Pid, reason: Any) -> None:
     mbox.put(_WAKE_ITEM)
 
 
-def exit(pid: Pid, reason: Any) -> None:  # noqa: A001 - the contract's name
+def exit(pid: Pid, reason: Any) -> None:
     """Send the exit signal ``reason`` to ``pid``.
 
     ``"kill"`` cannot be trapped: the target dies with reason ``"killed"``. A target that
@@ -969,7 +969,7 @@ def _shutdown_all_at_exit() -> None:
                 hook("shutdown")
             else:
                 exit(p, "shutdown")
-        except BaseException:  # noqa: S110 - best effort at exit
+        except BaseException:
             pass
     for p in roots:
         try:

@@ -24,7 +24,7 @@ from compat.child_spec import normalize
 from parent import gen_server
 from parent import process as _p
 from parent.errors import AlreadyStarted, NotFound, ProcessError, StartError, Stop
-from parent.parent import Parent, _Child, start_spec
+from parent.parent import Parent, _Child
 from parent.process import Pid, Server
 
 __all__ = [
@@ -115,9 +115,7 @@ def _from_init_value(value: Any) -> SupervisorInit:
         and len(value[0]) == 3
     ):  # the legacy compat.spec.supervise(...) value
         (strategy, max_restarts, max_seconds), children = value
-        return init(
-            children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
-        )
+        return init(children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds)
     raise TypeError(
         "a Supervisor's init must return supervisor.init(children, ...) "
         f"(or the legacy compat.spec.supervise(...) value), got {value!r}"
@@ -268,7 +266,7 @@ class Supervisor(Parent):
                     cid,
                     exc.reason,
                 )
-                _p.send(self._me, _Retry(ids[n:]))  # type: ignore[arg-type]
+                _p.send(self._me, _Retry(ids[n:]))
                 return
 
     def _handle_message(self, message: Any) -> Any:
@@ -289,9 +287,7 @@ class Supervisor(Parent):
         out: list[tuple[Any, Pid | None, str, Any]] = []
         for cid, spec in self._specs.items():
             child = self._children.get(cid)
-            out.append(
-                (cid, None if child is None else child.pid, spec["type"], spec["modules"])
-            )
+            out.append((cid, None if child is None else child.pid, spec["type"], spec["modules"]))
         return out
 
     def _sys_count_children(self) -> dict[str, int]:
@@ -372,9 +368,7 @@ def start_link(
         )
         ```
     """
-    flags = init(
-        children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds
-    )
+    flags = init(children, strategy=strategy, max_restarts=max_restarts, max_seconds=max_seconds)
     return Supervisor.start_link(flags, name=name, timeout=timeout)
 
 

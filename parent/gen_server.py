@@ -323,6 +323,9 @@ def _start(
         ) from None
     if result is _OK:
         return pid
+    # the failed process is on its way out (it still logs its crash): wait for it, so
+    # that when StartError is raised it is dead and its name free for a retry
+    pid.join()
     if result.cause is not None:
         raise StartError(result.reason) from result.cause
     raise StartError(result.reason)
@@ -340,7 +343,8 @@ def _serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> A
         result = server._boot(args)
     except Stop as stop:
         _unlink_parent(pid)
-        ack.put(_Ack(stop.reason, None))
+        cause = stop.__cause__ if isinstance(stop.__cause__, BaseException) else None
+        ack.put(_Ack(stop.reason, cause))
         if not _p._is_clean(stop.reason):
             _p._log_crash(pid, stop.reason, None)
         return stop.reason
@@ -369,7 +373,11 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
         while type(result) is Continue:
             result = server.handle_continue(result.arg)
         while True:
+            pid._parked = True
             msg = pid._cur = get()
+            pid._parked = False
+            if not pid._alive:  # killed while parked: _interrupt only woke us
+                raise _p._Killed
             kind = msg[0]
             if kind is _CALL:
                 slot = msg[2]
@@ -432,11 +440,27 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     except _p._Killed:
         raise
     except BaseException as exc:
-        _p._log_crash(pid, exc, msg)
+        _p._log_crash(pid, exc, _describe(msg))
         return exc
     if crash is not None or not _p._is_clean(reason):
-        _p._log_crash(pid, reason, msg)
+        _p._log_crash(pid, reason, _describe(msg))
     return reason
+
+
+def _describe(msg: Any) -> str | None:
+    """The last message of a crash report, as the user sent it."""
+    if msg is None:
+        return None
+    kind, payload, _slot = msg
+    if kind is _CALL:
+        return f"call {payload!r}"
+    if kind is _CAST:
+        return f"cast {payload!r}"
+    if kind is _INFO:
+        return f"info {payload!r}"
+    if kind is _STOP:
+        return f"stop {payload!r}"
+    return f"{kind!r} {payload!r}"
 
 
 # -- client functions ----------------------------------------------------------------
@@ -463,6 +487,8 @@ def _await(p: Pid, slot: From, me: Pid | None, timeout: float | None, what: Any)
     finally:
         if me is not None:
             me._waiting = None
+    if me is not None and not me._alive:  # killed while waiting: _interrupt only woke us
+        raise _p._Killed
     if type(result) is _p._Died:
         reason = result.reason
         err = ExitError(reason, f"{p!r} exited with {reason!r} before replying to {what!r}")

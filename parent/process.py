@@ -188,6 +188,7 @@ class Pid:
         "_monitors",
         "_names",
         "_parent",
+        "_parked",
         "_pending",
         "_reason",
         "_server",
@@ -202,8 +203,10 @@ class Pid:
         self._mbox: SimpleQueue[tuple[_Kind, Any, Any]] = SimpleQueue()
         self._alive = True
         self._reason: Any = None
-        self._latch = threading.Lock()  # held while alive; released once at death
-        self._latch.acquire()
+        # set once at death. An Event, not a Lock passed from joiner to joiner: a joiner
+        # interrupted (killed) right after its acquire would keep such a lock forever
+        # and every other joiner waiting at that moment would wait forever too.
+        self._latch = threading.Event()
         self._links: set[Pid] = set()
         self._monitors: dict[Ref, Pid] = {}  # monitors on this process: ref -> watcher
         self._monitoring: set[Ref] = set()  # monitors this process holds
@@ -215,6 +218,9 @@ class Pid:
         self._cur: tuple[_Kind, Any, Any] | None = None  # the message being handled
         self._pending: weakref.WeakSet[From] | None = None  # calls answered later
         self._waiting: From | None = None  # the reply slot this process waits on
+        # True while the process waits on its own mailbox: a kill then wakes it with a
+        # sentinel instead of injecting an exception (see _interrupt)
+        self._parked = False
         self._server: Any = None  # the GenServer instance, if any
         self._hooks: list[Callable[[Pid], None]] = []  # run under _lock at death
         self._stop_hook: Callable[[Any], None] | None = None  # how to stop it politely
@@ -252,9 +258,8 @@ class Pid:
             me = _tls.pid
             if me is self:
                 raise ProcessError(f"{self!r} cannot join itself")
-            if not self._latch.acquire(True, -1 if timeout is None else timeout):
+            if not self._latch.wait(timeout):
                 raise TimeoutError(f"{self!r} is still alive after {timeout} s")
-            self._latch.release()
         return self._reason
 
 
@@ -467,9 +472,14 @@ def receive(timeout: float | None = None) -> Any:
     while True:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
+            me._parked = True
             kind, payload, _slot = me._mbox.get(True, remaining)
         except Empty:
             raise TimeoutError(f"no message within {timeout} s") from None
+        finally:
+            me._parked = False
+        if not me._alive:
+            raise _Killed
         if kind is _INFO:
             return payload
         if kind is _WAKE and not me._alive:
@@ -496,10 +506,22 @@ def _is_clean(reason: Any) -> bool:
 
 
 def _interrupt(pid: Pid) -> None:
-    """Make the thread of a dead process stop: inject `_Killed` at its next bytecode
-    boundary and wake it if it waits on its mailbox or on a reply."""
+    """Make the thread of a dead process stop.
+
+    A thread waiting at one of the runtime's own wait points (its mailbox, a reply) is
+    woken with a sentinel, and checks ``_alive`` as soon as it wakes. Any other thread
+    (busy in Python, or blocked in C) gets `_Killed` injected, raised at its next
+    bytecode boundary. Injection is kept for that case because, on CPython 3.11, a
+    pending injection raises an interpreter-wide flag until the target thread runs
+    again: cheap for a busy thread, but a thread blocked in C keeps it raised.
+    """
     with _lock:
-        if not pid._finished and pid._ident is not None:
+        if (
+            not pid._finished
+            and pid._ident is not None
+            and not pid._parked
+            and pid._waiting is None
+        ):
             _set_async_exc(pid._ident, id(_Killed))
     pid._mbox.put(_WAKE_ITEM)
     slot = pid._waiting
@@ -523,8 +545,8 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
         with _lock:
             if not p._alive:
                 continue
+            p._reason = r  # before _alive: whoever sees it dead must see its reason
             p._alive = False
-            p._reason = r
             _live.pop(p._id, None)
             for name in p._names:
                 if _names.get(name) is p:
@@ -554,7 +576,7 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
                 kill_self = True
             else:
                 _interrupt(p)
-        p._latch.release()
+        p._latch.set()
     if kill_self:
         raise _Killed
 
@@ -798,17 +820,29 @@ def _thread_main(pid: Pid, body: Callable[[Pid], Any]) -> None:
 
 
 def _leave_runtime(pid: Pid) -> None:
-    """The last thing a process thread does: after this, no kill is injected into it
-    (its thread id may be reused), and any injection still pending is cleared."""
+    """The last thing a process thread does. Once ``_finished`` is set (under the lock
+    that every injection holds), no kill is injected into this thread any more (its
+    thread id may be reused); a kill injected before that is still pending, so make it
+    fire here by entering a function (function entry checks for pending exceptions).
+
+    Never clear a pending kill with ``PyThreadState_SetAsyncExc(id, NULL)``: on CPython
+    3.11 that raises the interpreter-wide "async exception pending" flag, which only a
+    thread that has a pending exception ever lowers, so every thread would take the
+    interpreter's slow path from then on (and a profiled thread spins forever).
+    """
     while True:
         try:
             with _lock:
                 pid._finished = True
-                _set_async_exc(pid._ident or 0, None)
                 _tls.pid = None
+            _let_pending_kill_fire()
             return
         except _Killed:
             continue
+
+
+def _let_pending_kill_fire() -> None:
+    """Does nothing: calling it lets a pending asynchronous exception fire."""
 
 
 def _log_crash(pid: Pid, reason: Any, last: Any) -> None:
@@ -822,7 +856,7 @@ def _log_crash(pid: Pid, reason: Any, last: Any) -> None:
         logger.error("process %r terminating\n** (exit) %s", pid, text, exc_info=exc_info)
     else:
         logger.error(
-            "process %r terminating\n** (exit) %s\nLast message: %r",
+            "process %r terminating\n** (exit) %s\nLast message: %s",
             pid,
             text,
             last,

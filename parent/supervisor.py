@@ -185,10 +185,7 @@ class Supervisor(Parent):
                     "Supervisor %r failed to start child %r: %r", self._me, spec["id"], exc.reason
                 )
                 self._stop_in_reverse(list(self._children.values()))
-                raise StartError(
-                    ("failed_to_start_child", spec["id"], exc.reason),
-                    f"child {spec['id']!r} failed to start: {exc.reason!r}",
-                ) from exc
+                raise Stop(("failed_to_start_child", spec["id"], exc.reason)) from exc
             self._specs[spec["id"]] = spec
         return None
 

@@ -1,0 +1,106 @@
+"""The scripts in examples/ run, exit 0 and print what the guides say they print.
+
+Each script runs in its own interpreter (``sys.executable``), so a script that leaves a
+process behind shows up here as a hang or a non-zero exit, not as a leak in this test
+process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+TIMEOUT = 30.0
+
+# Lines each guide example must print (in this order, other lines may come between).
+EXPECTED: dict[str, list[str]] = {
+    "guide_genserver.py": [
+        "pop -> 3",
+        "size -> 2",
+        "terminate('normal') with 2 items left",
+        "alive after stop: False",
+        "deferred pop -> 42",
+        "terminate('normal') with 1 items left",
+        "quit -> bye, exit reason: normal",
+        "call timed out; the server is still alive: True",
+        "size -> 0",
+        "the server crashed: ValueError(\"unknown request 'frobnicate'\")",
+        "__cause__ is the exception: True",
+        "start failed: 'invalid'",
+    ],
+    "guide_parent.py": [
+        "quick job -> ('ok', 10)",
+        "slow job -> ('error', 'timeout')",
+        "finished: ['quick', 'slow']",
+        "flush -> normal",
+        "  stage parser stops (shutdown)",
+        "children -> ['reader', 'writer', 'parser']",
+        "pipeline terminate('normal') with 3 children",
+        "  stage parser stops (shutdown)",
+        "  stage writer stops (shutdown)",
+        "  stage reader stops (shutdown)",
+    ],
+    "guide_supervision.py": [
+        "one_for_one: b crashed, restarted ['b']",
+        "one_for_all: b crashed, restarted ['a', 'b', 'c']",
+        "rest_for_one: b crashed, restarted ['b', 'c']",
+        "after normal exits: {'permanent': True, 'transient': False}",
+        "permanent after a crash: running again = True",
+        "supervisor exit reason: shutdown",
+        "{'specs': 2, 'active': 2, 'supervisors': 1, 'workers': 1}",
+        "App",
+        "pool workers: ['worker-0', 'worker-1']",
+        "already started: True",
+        "after terminate_child: None",
+        "after delete_child: ['worker-0', 'worker-1']",
+        "app stopped: True pool stopped: True",
+    ],
+}
+
+
+def run_script(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(path), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def assert_lines_in_order(output: str, expected: list[str]) -> None:
+    lines = output.splitlines()
+    position = 0
+    for line in expected:
+        try:
+            position = lines.index(line, position) + 1
+        except ValueError:
+            pytest.fail(f"expected the line {line!r} (in order) in the output:\n{output}")
+
+
+def test_every_guide_example_is_checked() -> None:
+    assert sorted(p.name for p in EXAMPLES.glob("guide_*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_guide_example_runs(name: str) -> None:
+    result = run_script(EXAMPLES / name)
+    assert result.returncode == 0, f"{name} exited {result.returncode}:\n{result.stderr}"
+    assert_lines_in_order(result.stdout, EXPECTED[name])
+
+
+def test_denylist_example_runs() -> None:
+    script = EXAMPLES / "denylist.py"
+    if not script.exists():
+        pytest.skip("examples/denylist.py does not exist")
+    args = ["--quick"] if "--quick" in script.read_text(encoding="utf-8") else []
+    result = run_script(script, *args)
+    assert result.returncode == 0, f"denylist.py exited {result.returncode}:\n{result.stderr}"
+    assert "Denylist workers started:" in result.stdout
+    assert "calls placed:" in result.stdout

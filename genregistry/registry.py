@@ -76,6 +76,7 @@ class _Registry(Parent):
         self._workers: dict[Hashable, Pid] = {}
         self._starting: dict[Hashable, list[tuple[From, str]]] = {}
         self._stopping: dict[Pid, list[From]] = {}
+        self._kill_timers: dict[Pid, Any] = {}  # stopped worker -> its kill timer
         # _start_lock guards _closing: once the registry is closing, a starter thread
         # kills the worker it started instead of handing it to the registry
         self._start_lock = threading.Lock()
@@ -202,7 +203,11 @@ class _Registry(Parent):
         else:
             _p.exit(pid, "shutdown")
             if self._shutdown != "infinity":
-                _p.send_after(self._me, _KillAfter(pid), float(self._shutdown))  # type: ignore[arg-type]
+                self._kill_timers[pid] = _p.send_after(
+                    self._me,  # type: ignore[arg-type]
+                    _KillAfter(pid),
+                    float(self._shutdown),
+                )
         return NoReply
 
     # -- exits -----------------------------------------------------------------------
@@ -234,6 +239,9 @@ class _Registry(Parent):
     def _worker_gone(self, id: Hashable, pid: Pid) -> None:
         if self._workers.get(id) is pid:
             del self._workers[id]
+        timer = self._kill_timers.pop(pid, None)
+        if timer is not None:
+            _p.cancel_timer(timer)
         for from_ in self._stopping.pop(pid, ()):
             from_.put(None)
 

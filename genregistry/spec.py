@@ -41,12 +41,15 @@ class Spec:
         if name is None:
             name = worker_module
         modern = f"GenRegistry.child_spec(worker_module={_name(worker_module)}"
+        options = f"{{'worker_module': {_name(worker_module)}"
         if name is not worker_module:
             modern += f", name={_name(name)}"
+            options += f", 'name': {_name(name)}"
         modern += ")"
+        options += "}"
         warnings.warn(
             f"genregistry.Spec.child_spec is deprecated; use the modern child spec {modern} "
-            f"or ({{'worker_module': {_name(worker_module)}}} with GenRegistry) instead",
+            f"or, in a children list, (GenRegistry, {options}) instead",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -310,6 +310,8 @@ def _start(
         on_name_taken=lambda taken: AlreadyStarted(
             taken, f"the name {name!r} is already registered to {taken!r}"
         ),
+        # a process killed during init never acknowledges: its death answers instead
+        on_death=lambda dead: ack.put(_Ack(dead._reason, None)),
     )
     try:
         result = ack.get(True, timeout)

@@ -765,11 +765,14 @@ def _spawn(
     link: bool,
     name: Hashable = None,
     on_name_taken: Callable[[Pid], BaseException] | None = None,
+    on_death: Callable[[Pid], None] | None = None,
 ) -> Pid:
     """Create a process running ``body(pid)`` in a new daemon thread. ``body`` returns
     the exit reason. With ``link``, the new process is linked to the calling process
     (if any) and that process becomes its parent."""
     pid = Pid(label)
+    if on_death is not None:
+        pid._hooks.append(on_death)
     caller = _tls.pid
     orphan = False
     with _lock:
@@ -973,7 +976,9 @@ def cancel_timer(ref: _TimerRef) -> None:
         process.cancel_timer(ref)
         ```
     """
-    ref.cancelled = True
+    with _timers._cond:
+        ref.cancelled = True
+        _timers._cond.notify()  # the timer thread drops it and exits if none is left
 
 
 # -- interpreter exit --------------------------------------------------------------------

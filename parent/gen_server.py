@@ -299,6 +299,9 @@ def _start(
             raise ValueError(f"{name!r} cannot be used as a process name")
     ack: SimpleQueue[Any] = SimpleQueue()
 
+    def on_death(dead: Pid) -> None:
+        ack.put(_Ack(dead._reason, None))
+
     def body(pid: Pid) -> Any:
         return _serve(cls, args, pid, ack)
 
@@ -311,7 +314,7 @@ def _start(
             taken, f"the name {name!r} is already registered to {taken!r}"
         ),
         # a process killed during init never acknowledges: its death answers instead
-        on_death=lambda dead: ack.put(_Ack(dead._reason, None)),
+        on_death=on_death,
     )
     try:
         result = ack.get(True, timeout)
@@ -324,6 +327,9 @@ def _start(
             "timeout", f"{cls.__qualname__}.init did not finish within {timeout} s"
         ) from None
     if result is _OK:
+        with _p._lock:  # started: the hook has done its job
+            if on_death in pid._hooks:
+                pid._hooks.remove(on_death)
         return pid
     # the failed process is on its way out (it still logs its crash): wait for it, so
     # that when StartError is raised it is dead and its name free for a retry
@@ -335,8 +341,6 @@ def _start(
 
 def _serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> Any:
     """The whole life of a GenServer process; returns its exit reason."""
-    pid._pending = weakref.WeakSet()
-    pid._stop_hook = lambda reason: pid._mbox.put((_STOP, reason, None))
     if cls._traps_exits:
         pid._trap = True
     try:
@@ -359,6 +363,14 @@ def _serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> A
         return exc
     ack.put(_OK)
     return _loop(server, pid, result)
+
+
+def _defer(pid: Pid, slot: From) -> None:
+    """Remember a call answered later, so that the server's death answers it."""
+    pending = pid._pending
+    if pending is None:
+        pending = pid._pending = weakref.WeakSet()
+    pending.add(slot)
 
 
 def _unlink_parent(pid: Pid) -> None:
@@ -390,13 +402,13 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                         slot.put(stop.reply)
                     raise
                 if result is NoReply:
-                    pid._pending.add(slot)  # type: ignore[union-attr]
+                    _defer(pid, slot)
                     continue
                 if type(result) is Continue:
                     if result.has_reply:
                         slot.put(result.reply)
                     else:
-                        pid._pending.add(slot)  # type: ignore[union-attr]
+                        _defer(pid, slot)
                     while type(result) is Continue:
                         result = server.handle_continue(result.arg)
                     continue
@@ -594,11 +606,7 @@ def stop(server: Server, reason: Any = "normal", timeout: float | None = None) -
         raise ProcessError(f"{p!r} cannot stop itself with gen_server.stop; raise Stop instead")
     if timeout is not None and timeout < 0:
         raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
-    hook = p._stop_hook
-    if hook is None:
-        _p.exit(p, reason)
-    else:
-        hook(reason)
+    _p._request_stop(p, reason)
     try:
         final = p.join(timeout)
     except TimeoutError:

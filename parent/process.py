@@ -33,6 +33,7 @@ blocked in C.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import itertools
 import logging
@@ -142,6 +143,9 @@ class From(SimpleQueue):  # type: ignore[type-arg]
 
 _lock = threading.Lock()
 _names: dict[Hashable, Pid] = {}
+# the shared, immutable "no names" / "no monitors held" of a process: most processes
+# never get either, so they share this instead of two empty sets of their own
+_EMPTY: Any = frozenset()
 _live: dict[int, Pid] = {}
 _ids = itertools.count(1)
 
@@ -176,6 +180,7 @@ class Pid:
         "__weakref__",
         "_alive",
         "_cur",
+        "_done",
         "_finished",
         "_hooks",
         "_id",
@@ -192,7 +197,6 @@ class Pid:
         "_pending",
         "_reason",
         "_server",
-        "_stop_hook",
         "_trap",
         "_waiting",
     )
@@ -203,14 +207,16 @@ class Pid:
         self._mbox: SimpleQueue[tuple[_Kind, Any, Any]] = SimpleQueue()
         self._alive = True
         self._reason: Any = None
-        # set once at death. An Event, not a Lock passed from joiner to joiner: a joiner
-        # interrupted (killed) right after its acquire would keep such a lock forever
-        # and every other joiner waiting at that moment would wait forever too.
-        self._latch = threading.Event()
+        # join() waits on an Event made on demand (most processes are never joined), set
+        # once the death is complete (_done: links and monitors notified). An Event, not
+        # a Lock handed from joiner to joiner: a joiner killed right after its acquire
+        # would keep such a lock forever.
+        self._latch: threading.Event | None = None
+        self._done = False
         self._links: set[Pid] = set()
         self._monitors: dict[Ref, Pid] = {}  # monitors on this process: ref -> watcher
-        self._monitoring: set[Ref] = set()  # monitors this process holds
-        self._names: set[Hashable] = set()
+        self._monitoring: set[Ref] = _EMPTY  # monitors this process holds
+        self._names: set[Hashable] = _EMPTY
         self._trap = False
         self._parent: Pid | None = None
         self._ident: int | None = None
@@ -223,7 +229,6 @@ class Pid:
         self._parked = False
         self._server: Any = None  # the GenServer instance, if any
         self._hooks: list[Callable[[Pid], None]] = []  # run under _lock at death
-        self._stop_hook: Callable[[Any], None] | None = None  # how to stop it politely
 
     def __repr__(self) -> str:
         return f"<Pid {self._id} {self._label}>"
@@ -252,13 +257,19 @@ class Pid:
             assert pid.join(timeout=1.0) == "normal"
             ```
         """
-        if self._alive:
+        if not self._done:
             if timeout is not None and timeout < 0:
                 raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
             me = _tls.pid
             if me is self:
                 raise ProcessError(f"{self!r} cannot join itself")
-            if not self._latch.wait(timeout):
+            with _lock:
+                latch = None
+                if not self._done:
+                    latch = self._latch
+                    if latch is None:
+                        latch = self._latch = threading.Event()
+            if latch is not None and not latch.wait(timeout):
                 raise TimeoutError(f"{self!r} is still alive after {timeout} s")
         return self._reason
 
@@ -408,6 +419,8 @@ def register(name: Hashable, pid: Pid) -> None:
         if not pid._alive:
             raise ValueError(f"cannot register {name!r}: {pid!r} is dead")
         _names[name] = pid
+        if pid._names is _EMPTY:
+            pid._names = set()
         pid._names.add(name)
 
 
@@ -551,7 +564,7 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
             for name in p._names:
                 if _names.get(name) is p:
                     del _names[name]
-            p._names = set()
+            p._names = _EMPTY
             links = p._links
             p._links = set()
             for q in links:
@@ -560,7 +573,7 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
             p._monitors = {}
             for ref in p._monitoring:
                 ref._target._monitors.pop(ref, None)
-            p._monitoring = set()
+            p._monitoring = _EMPTY
             for hook in p._hooks:
                 hook(p)
         _fail_callers(p, r)
@@ -576,7 +589,11 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
                 kill_self = True
             else:
                 _interrupt(p)
-        p._latch.set()
+        with _lock:
+            p._done = True
+            latch = p._latch
+        if latch is not None:
+            latch.set()
     if kill_self:
         raise _Killed
 
@@ -630,6 +647,15 @@ def exit(pid: Pid, reason: Any) -> None:
         return
     else:
         _die(pid, reason, True)
+
+
+def _request_stop(pid: Pid, reason: Any) -> None:
+    """Ask a process to stop as ``gen_server.stop`` does: a GenServer gets a stop
+    request in its mailbox (its ``terminate`` runs); any other process an exit signal."""
+    if pid._server is not None:
+        pid._mbox.put((_STOP, reason, None))
+    else:
+        exit(pid, reason)
 
 
 def _kill(pid: Pid, reason: Any = "killed") -> None:
@@ -719,6 +745,8 @@ def monitor(pid: Server) -> Ref:
     with _lock:
         if target._alive:
             target._monitors[ref] = me
+            if me._monitoring is _EMPTY:
+                me._monitoring = set()
             me._monitoring.add(ref)
             return ref
     me._mbox.put((_INFO, Down(ref, target, "noproc"), None))
@@ -737,7 +765,8 @@ def demonitor(ref: Ref) -> None:
         raise TypeError(f"demonitor needs a Ref, got {ref!r}")
     with _lock:
         ref._target._monitors.pop(ref, None)
-        ref._watcher._monitoring.discard(ref)
+        if ref in ref._watcher._monitoring:
+            ref._watcher._monitoring.remove(ref)
 
 
 def trap_exits(flag: bool) -> bool:
@@ -782,7 +811,7 @@ def _spawn(
                 assert on_name_taken is not None
                 raise on_name_taken(taken)
             _names[name] = pid
-            pid._names.add(name)
+            pid._names = {name}
         _live[pid._id] = pid
         if link and caller is not None:
             if caller._alive:
@@ -1002,21 +1031,20 @@ def _shutdown_all_at_exit() -> None:
     roots = [p for p in procs if p._parent is None or not p._parent._alive]
     deadline = time.monotonic() + _EXIT_GRACE
     for p in roots:
-        hook = p._stop_hook
-        try:
-            if hook is not None:
-                hook("shutdown")
-            else:
-                exit(p, "shutdown")
-        except BaseException:
-            pass
+        with contextlib.suppress(BaseException):  # best effort, at exit
+            _request_stop(p, "shutdown")
     for p in roots:
         try:
             p.join(max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             _kill(p)
-    for p in _live_processes():  # anything a root left behind
-        _kill(p)
+    # what the roots left behind is still shutting down on its parent's exit signal (a
+    # trapping child runs terminate): it gets the rest of the grace period, then is killed
+    for p in _live_processes():
+        try:
+            p.join(max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            _kill(p)
 
 
 atexit.register(_shutdown_all_at_exit)

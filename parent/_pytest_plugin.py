@@ -8,7 +8,7 @@ child still running are stopped.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -27,8 +27,10 @@ class _TestSupervisor:
 
     def start(self, spec: Any) -> Pid:
         if self.pid is None:
+            # as ExUnit's test supervisor: a child whose spec asks to be restarted is
+            # restarted, however often, without taking the other children down
             self.pid = supervisor.start_link(
-                [], strategy="one_for_one", max_restarts=0, max_seconds=1.0
+                [], strategy="one_for_one", max_restarts=1_000_000, max_seconds=1.0
             )
         child = supervisor.start_child(self.pid, _temporary(spec))
         return child
@@ -53,10 +55,22 @@ def _temporary(spec: Any) -> Any:
     temporary unless its spec says otherwise."""
     from compat.child_spec import normalize
 
-    normalized = dict(normalize(spec))
-    if "restart" not in (spec if isinstance(spec, dict) else {}):
+    raw = spec
+    if isinstance(spec, type):  # read the class's own spec once, to see what it says
+        raw = _own_spec(spec, spec, ())
+    elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], type):
+        raw = _own_spec(spec, spec[0], (spec[1],))
+    normalized = dict(normalize(raw))
+    if "restart" not in (raw if isinstance(raw, Mapping) else {}):
         normalized["restart"] = "temporary"
     return normalized
+
+
+def _own_spec(spec: Any, cls: type, args: tuple[Any, ...]) -> Any:
+    """``cls.child_spec(*args)``, or ``spec`` itself (for `normalize` to reject) when
+    ``cls`` has no ``child_spec``."""
+    child_spec = getattr(cls, "child_spec", None)
+    return child_spec(*args) if callable(child_spec) else spec
 
 
 @pytest.fixture

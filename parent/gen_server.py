@@ -382,21 +382,25 @@ def _unlink_parent(pid: Pid) -> None:
 
 def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     get = pid._mbox.get
+    # bound once: the callbacks are looked up when the loop starts, not per message
+    handle_call = server.handle_call
+    handle_cast = server.handle_cast
     msg: Any = None
     try:
         while type(result) is Continue:
             result = server.handle_continue(result.arg)
         while True:
             pid._parked = True
-            msg = pid._cur = get()
+            msg = get()
             pid._parked = False
             if not pid._alive:  # killed while parked: _interrupt only woke us
                 raise _p._Killed
             kind = msg[0]
             if kind is _CALL:
+                pid._cur = msg  # so that the server's death answers this caller
                 slot = msg[2]
                 try:
-                    result = server.handle_call(msg[1], slot)
+                    result = handle_call(msg[1], slot)
                 except Stop as stop:
                     if stop.has_reply:
                         slot.put(stop.reply)
@@ -415,7 +419,7 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                 slot.put(result)
                 continue
             if kind is _CAST:
-                result = server.handle_cast(msg[1])
+                result = handle_cast(msg[1])
             elif kind is _INFO:
                 message = msg[1]
                 if (
@@ -427,6 +431,7 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                     raise Stop(message.reason)  # the parent's exit signal: terminate
                 result = server._handle_message(message)
             elif kind is _SYS:
+                pid._cur = msg
                 msg[2].put(server._handle_system(msg[1]))
                 continue
             elif kind is _STOP:

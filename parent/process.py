@@ -77,22 +77,16 @@ logger = logging.getLogger("parent")
 # -- mailbox item kinds ------------------------------------------------------------------
 
 
-class _Kind:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-_INFO = _Kind("info")  # (INFO, message, None): a plain message (send, Exit, Down)
-_CALL = _Kind("call")  # (CALL, request, From)
-_CAST = _Kind("cast")  # (CAST, request, None)
-_SYS = _Kind("sys")  # (SYS, request, From): supervisor queries and changes
-_STOP = _Kind("stop")  # (STOP, reason, None): gen_server.stop
-_WAKE = _Kind("wake")  # (WAKE, None, None): wakes a killed process blocked on its mailbox
+# Small ints, compared with ``is`` (CPython caches them): a tuple of ints and user data
+# drops out of the garbage collector's tracking, a tuple holding a sentinel instance
+# would not, and a busy mailbox full of tracked tuples makes every collection slower.
+_Kind = int
+_INFO = 0  # (INFO, message, None): a plain message (send, Exit, Down)
+_CALL = 1  # (CALL, request, From)
+_CAST = 2  # (CAST, request, None)
+_SYS = 3  # (SYS, request, From): supervisor queries and changes
+_STOP = 4  # (STOP, reason, None): gen_server.stop
+_WAKE = 5  # (WAKE, None, None): wakes a killed process blocked on its mailbox
 
 _WAKE_ITEM = (_WAKE, None, None)
 
@@ -111,7 +105,13 @@ class _Died:
         self.reason = reason
 
 
-_KILLED_WHILE_WAITING = _Kind("killed")  # put in the reply slot of a killed caller
+class _KilledWhileWaiting:
+    """Put in the reply slot of a caller that was killed while it waited."""
+
+    __slots__ = ()
+
+
+_KILLED_WHILE_WAITING = _KilledWhileWaiting()
 
 
 class From(SimpleQueue):  # type: ignore[type-arg]

@@ -1257,7 +1257,7 @@ def test_stopping_the_registry_during_a_slow_start_leaves_no_worker(reason: str)
         gate.set()
 
 
-# -- bugs of the runtime (parent/*), fixed; kept as regressions ----------------------------------------------
+# -- bugs of the runtime (parent/*), fixed; kept as regressions ------------------------
 
 
 def test_a_worker_killed_during_init_fails_its_start_promptly(

@@ -19,6 +19,7 @@ from __future__ import annotations
 from compat import spec
 from compat._types import (
     ChildSpec,
+    ChildSpecLike,
     ChildTimeout,
     ChildType,
     LegacySpec,
@@ -32,6 +33,7 @@ from compat.config import GenModule, configure, gen_module, override
 
 __all__ = [
     "ChildSpec",
+    "ChildSpecLike",
     "LegacySpec",
     "Strategy",
     "Restart",

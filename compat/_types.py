@@ -61,3 +61,9 @@ LegacySpec: TypeAlias = tuple[
     Hashable, tuple[Any, str, Sequence[Any]], Restart, Shutdown, ChildType, Any
 ]
 """The Erlang 6-tuple ``(id, (module, function, args), restart, shutdown, type, modules)``."""
+
+
+ChildSpecLike: TypeAlias = ChildSpec | type[Any] | tuple[Any, ...]
+"""Anything accepted where a child spec is expected: a `ChildSpec` dict, a class with
+``child_spec``, a ``(class, arg)`` tuple or a legacy 6-tuple. A dict literal can only be
+a `ChildSpec`, so mypy reports a spec without ``start`` or with a misspelt key."""

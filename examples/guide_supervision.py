@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import parent
+from compat import ChildSpec
 from parent import From, GenServer, Pid, Supervisor, gen_server, supervisor
 from parent.testing import wait_until
 
@@ -32,9 +33,9 @@ class Worker(GenServer):
                 return self.name
 
 
-def worker(name: str, **options: Any) -> dict[str, Any]:
-    """A child spec for a Worker called ``name``; ``options`` adds keys."""
-    return {"id": name, "start": (Worker.start_link, [name]), **options}
+def worker(name: str, restart: parent.Restart = "permanent") -> ChildSpec:
+    """A child spec for a Worker called ``name``."""
+    return {"id": name, "start": (Worker.start_link, [name]), "restart": restart}
 
 
 def pids(sup: parent.Server) -> dict[Any, Pid | None]:

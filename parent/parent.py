@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-from compat._types import ChildSpec
+from compat._types import ChildSpec, ChildSpecLike
 from compat.child_spec import normalize
 from parent import process as _p
 from parent.errors import NotFound, ProcessError, StartError
@@ -166,7 +166,7 @@ class Parent(GenServer):
 
     # -- child management (only from the parent's own process) ------------------------
 
-    def start_child(self, spec: Any) -> Pid:
+    def start_child(self, spec: ChildSpecLike) -> Pid:
         """Start a child from a spec (a dict, a class with ``child_spec``, a
         ``(class, arg)`` tuple, or a legacy 6-tuple) and return its pid.
 

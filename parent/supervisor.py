@@ -19,7 +19,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from compat._types import ChildSpec, ChildType, Strategy
+from compat._types import ChildSpec, ChildSpecLike, ChildType, Strategy
 from compat.child_spec import normalize
 from parent import gen_server
 from parent import process as _p
@@ -66,7 +66,7 @@ class SupervisorInit:
 
 
 def init(
-    children: Sequence[Any],
+    children: Sequence[ChildSpecLike],
     *,
     strategy: Strategy = "one_for_one",
     max_restarts: int = 3,
@@ -342,7 +342,7 @@ class Supervisor(Parent):
 
 
 def start_link(
-    children: Sequence[Any],
+    children: Sequence[ChildSpecLike],
     *,
     strategy: Strategy = "one_for_one",
     max_restarts: int = 3,
@@ -410,7 +410,7 @@ def get_callback_module(sup: Server) -> type:
     return result
 
 
-def start_child(sup: Server, spec: Any) -> Pid:
+def start_child(sup: Server, spec: ChildSpecLike) -> Pid:
     """Add a child to a running supervisor and start it.
 
     Raises:

@@ -1,0 +1,93 @@
+"""Type errors a user would make are caught by mypy (run on small user programs)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+mypy_api = pytest.importorskip("mypy.api")
+
+pytestmark = pytest.mark.timeout(300)
+
+PROGRAM = """
+from typing import Any
+from genregistry import GenRegistry
+from parent import GenServer, Parent, From, supervisor
+
+class Worker(GenServer):
+    def handle_call(self, request: Any, from_: From) -> Any:
+        return request
+
+{body}
+"""
+
+# A dict literal checked against the union of accepted spec forms is reported as not
+# matching "ChildSpec | type | tuple" rather than by key name: still caught, and the
+# message names ChildSpec, which is what the user must write.
+SPEC = '{"id": "w", "start": (Worker.start_link, []), %s}'
+MISTAKES = {
+    "unknown strategy": (
+        'supervisor.start_link([Worker], strategy="one_for_none")',
+        'Argument "strategy"',
+    ),
+    "spec without start": ('supervisor.start_link([{"id": "w"}])', 'expected "ChildSpec'),
+    "misspelt spec key": (
+        "supervisor.start_link([%s])" % (SPEC % '"restar": "temporary"'),
+        'expected "ChildSpec',
+    ),
+    "unknown restart type": (
+        "supervisor.start_link([%s])" % (SPEC % '"restart": "always"'),
+        'expected "ChildSpec',
+    ),
+    "unknown shutdown string": (
+        "supervisor.start_link([%s])" % (SPEC % '"shutdown": "never"'),
+        'expected "ChildSpec',
+    ),
+    "wrong max_restarts type": (
+        'supervisor.start_link([Worker], max_restarts="3")',
+        'Argument "max_restarts"',
+    ),
+    "lookup result used as a Pid without a None check": (
+        "pid = GenRegistry.lookup(Worker, 1)\npid.join()",
+        "None",
+    ),
+}
+
+
+def _check(body: str) -> tuple[str, int]:
+    source = PROGRAM.format(body=textwrap.dedent(body))
+    stdout, stderr, status = mypy_api.run(
+        ["--strict", "--no-incremental", "--cache-dir=/dev/null", "-c", source]
+    )
+    return stdout + stderr, status
+
+
+def test_a_correct_program_type_checks() -> None:
+    out, status = _check(
+        """
+        sup = supervisor.start_link(
+            [
+                Worker,
+                (Worker, 1),
+                {"id": "w", "start": (Worker.start_link, []), "restart": "temporary"},
+                GenRegistry.child_spec(worker_module=Worker),
+            ],
+            strategy="rest_for_one",
+        )
+        pid = GenRegistry.lookup_or_start(Worker, "a", ["a"])
+        found = GenRegistry.lookup(Worker, "a")
+        if found is not None:
+            found.join(0.1)
+        """
+    )
+    assert status == 0, out
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_a_user_mistake_is_a_type_error(name: str) -> None:
+    body, expected = MISTAKES[name]
+    out, status = _check(body)
+    assert status == 1, out
+    # the mistake is reported on the user's line (line 10 is where {body} starts)
+    assert "<string>:1" in out and "error" in out and expected in out, out

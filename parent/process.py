@@ -179,12 +179,14 @@ class Pid:
     __slots__ = (
         "__weakref__",
         "_alive",
+        "_critical",
         "_cur",
         "_done",
         "_finished",
         "_hooks",
         "_id",
         "_ident",
+        "_kill_deferred",
         "_label",
         "_latch",
         "_links",
@@ -227,6 +229,11 @@ class Pid:
         # True while the process waits on its own mailbox: a kill then wakes it with a
         # sentinel instead of injecting an exception (see _interrupt)
         self._parked = False
+        # >0 while this process's own thread updates other processes in _die: a kill
+        # then only sets _kill_deferred, and _die raises it when it is done, so the
+        # processes it was ending are never left half-dead
+        self._critical = 0
+        self._kill_deferred = False
         self._server: Any = None  # the GenServer instance, if any
         self._hooks: list[Callable[[Pid], None]] = []  # run under _lock at death
 
@@ -535,7 +542,10 @@ def _interrupt(pid: Pid) -> None:
             and not pid._parked
             and pid._waiting is None
         ):
-            _set_async_exc(pid._ident, id(_Killed))
+            if pid._critical:
+                pid._kill_deferred = True
+            else:
+                _set_async_exc(pid._ident, id(_Killed))
     pid._mbox.put(_WAKE_ITEM)
     slot = pid._waiting
     if slot is not None:
@@ -551,6 +561,41 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
     of them is the calling thread, `_Killed` is raised here once everything is done.
     """
     me = threading.get_ident()
+    own = _tls.pid
+    if own is not None and own._ident != me:
+        own = None  # a thread acting for a process (a registry's starter): not its thread
+    if own is not None:
+        with _lock:
+            own._critical += 1
+        try:
+            # a kill injected before we were marked fires here, before anything changes;
+            # from now on kills of this thread are deferred (see _interrupt)
+            _let_pending_kill_fire()
+        except _Killed:
+            with _lock:
+                own._critical -= 1
+            raise
+    kill_self = False
+    try:
+        _end_all(pid, reason, interrupt, me)
+    except _KillSelf:
+        kill_self = True
+    finally:
+        if own is not None:
+            with _lock:
+                own._critical -= 1
+                if own._critical == 0 and own._kill_deferred:
+                    own._kill_deferred = False
+                    kill_self = True
+    if kill_self:
+        raise _Killed
+
+
+class _KillSelf(Exception):
+    """Internal: the thread running `_end_all` is one of the processes it ended."""
+
+
+def _end_all(pid: Pid, reason: Any, interrupt: bool, me: int) -> None:
     kill_self = False
     work: list[tuple[Pid, Any, bool]] = [(pid, reason, interrupt)]
     while work:
@@ -595,7 +640,7 @@ def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
         if latch is not None:
             latch.set()
     if kill_self:
-        raise _Killed
+        raise _KillSelf
 
 
 def _fail_callers(p: Pid, reason: Any) -> None:
@@ -848,7 +893,14 @@ def _thread_main(pid: Pid, body: Callable[[Pid], Any]) -> None:
     except _Killed:
         pass  # a kill that raced with this process's own exit
     finally:
-        _leave_runtime(pid)
+        # a pending kill can fire at the entry of _leave_runtime itself, so the retry
+        # loop is here, around the call
+        while True:
+            try:
+                _leave_runtime(pid)
+                break
+            except _Killed:
+                continue
 
 
 def _leave_runtime(pid: Pid) -> None:
@@ -862,15 +914,10 @@ def _leave_runtime(pid: Pid) -> None:
     thread that has a pending exception ever lowers, so every thread would take the
     interpreter's slow path from then on (and a profiled thread spins forever).
     """
-    while True:
-        try:
-            with _lock:
-                pid._finished = True
-                _tls.pid = None
-            _let_pending_kill_fire()
-            return
-        except _Killed:
-            continue
+    with _lock:
+        pid._finished = True
+        _tls.pid = None
+    _let_pending_kill_fire()
 
 
 def _let_pending_kill_fire() -> None:

@@ -329,6 +329,20 @@ def _check_id(id: object) -> None:
         raise TypeError(f"a registry id must be hashable, got {id!r}") from None
 
 
+def _running(registry: Server, id: Hashable) -> Pid | None:
+    """The client-side answer to "is ``id`` running?": with a name, read the shared table
+    (a live worker or ``None``); with a ``Pid``, ``None`` (the registry process decides)."""
+    if type(registry) is Pid:
+        _check_id(id)
+        return None
+    table = _table(registry)
+    try:
+        pid = table.get(id)
+    except TypeError:
+        raise TypeError(f"a registry id must be hashable, got {id!r}") from None
+    return pid if pid is not None and pid._alive else None
+
+
 def _request(registry: Server, request: tuple[Any, ...], timeout: float | None) -> Any:
     result = gen_module().call(registry, request, timeout)
     if isinstance(result, BaseException):
@@ -430,6 +444,7 @@ class GenRegistry:
                 print("not running")
             ```
         """
+        # the hot path: the same read as _running, inlined (one Python call less)
         if type(registry) is not Pid:
             table = _table(registry)
             try:
@@ -459,16 +474,9 @@ class GenRegistry:
             pid = GenRegistry.lookup_or_start(Worker, "user-42", ["user-42"])
             ```
         """
-        if type(registry) is not Pid:
-            table = _table(registry)
-            try:
-                pid = table.get(id)
-            except TypeError:
-                raise TypeError(f"a registry id must be hashable, got {id!r}") from None
-            if pid is not None and pid._alive:
-                return pid
-        else:
-            _check_id(id)
+        running = _running(registry, id)
+        if running is not None:
+            return running
         result: Pid = _request(registry, ("lookup_or_start", id, list(args)), timeout)
         return result
 
@@ -490,16 +498,9 @@ class GenRegistry:
                 pid = e.pid
             ```
         """
-        if type(registry) is not Pid:
-            table = _table(registry)
-            try:
-                pid = table.get(id)
-            except TypeError:
-                raise TypeError(f"a registry id must be hashable, got {id!r}") from None
-            if pid is not None and pid._alive:
-                raise AlreadyStarted(pid, f"{id!r} is already running as {pid!r}")
-        else:
-            _check_id(id)
+        running = _running(registry, id)
+        if running is not None:
+            raise AlreadyStarted(running, f"{id!r} is already running as {running!r}")
         result: Pid = _request(registry, ("start", id, list(args)), timeout)
         return result
 

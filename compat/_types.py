@@ -5,7 +5,8 @@ import them without a cycle; ``parent`` re-exports ``Strategy``, ``Restart``,
 ``ChildType`` and ``Shutdown``.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations" here: TypedDict reads Required/NotRequired at
+# runtime, and with postponed annotations ChildSpec.__required_keys__ would be empty.
 
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Literal, TypeAlias

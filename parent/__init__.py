@@ -6,7 +6,7 @@ This module only re-exports the public names.
 """
 
 from compat._types import ChildType, Restart, Shutdown, Strategy
-from parent import gen_server, process, supervisor
+from parent import gen_server, process, supervisor, testing
 from parent.agent import Agent
 from parent.errors import (
     AlreadyStarted,
@@ -53,4 +53,5 @@ __all__ = [
     "gen_server",
     "process",
     "supervisor",
+    "testing",
 ]

@@ -721,9 +721,11 @@ def link(pid: Pid) -> None:
         process.link(pid)
         ```
     """
-    me = _need_current("link")
     if type(pid) is not Pid:
         raise TypeError(f"link needs a Pid, got {pid!r}")
+    if _tls.pid is None and not pid._alive:
+        raise NoProcess(f"cannot link to {pid!r}: it is not alive")
+    me = _need_current("link")
     if pid is me:
         return
     with _lock:

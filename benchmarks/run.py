@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    PYTHONPATH=. python benchmarks/run.py                # full run (about 30 s)
-    PYTHONPATH=. python benchmarks/run.py --quick        # smoke test (a few seconds)
+    PYTHONPATH=. python benchmarks/run.py                # full run (about 2.5 minutes)
+    PYTHONPATH=. python benchmarks/run.py --quick        # smoke test (about 15 s)
     PYTHONPATH=. python benchmarks/run.py --only call    # some rows only (repeatable)
     PYTHONPATH=. python benchmarks/run.py --no-pin       # let threads float over CPUs
 
@@ -18,9 +18,16 @@ part). `compare` calibrates ``n`` per contender so that one repetition lasts abo
 ``Settings.rep_seconds``, then runs the repetitions of all contenders interleaved
 (round-robin, rotating the order) and keeps the median time per operation.
 
+Rows that cannot be repeated cheaply are measured differently: the shutdown rows
+time single shots (``compare_shots``: set up 1,000 children untimed, time one stop,
+repeat interleaved, median); the RSS row runs each contender in a fresh child process
+(``--rss-child``, killed if it overruns) so that one contender's memory cannot pollute
+another's.
+
 Adding a row: write a function ``(Settings) -> list[Row]`` decorated with
 ``@benchmark("name")``; it usually calls `compare` and builds one `Row` from the
 result. Rows without a raw or pykka equivalent leave those fields ``None`` ("n/a").
+Every row must leave no thread or process behind (``main`` warns if one is left).
 """
 
 from __future__ import annotations
@@ -30,19 +37,25 @@ import dataclasses
 import datetime
 import gc
 import importlib.metadata
+import itertools
 import os
 import platform
+import random
+import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
-from parent import From, GenServer, gen_server
+import genregistry.registry
+from genregistry import GenRegistry
+from parent import From, GenServer, Parent, Pid, gen_server, supervisor
 
 try:
     import pykka
@@ -85,6 +98,8 @@ class Row:
     (``higher_is_better=False``) it must be at most ``ratio_limit``; for a rate
     (``higher_is_better=True``) at least ``ratio_limit``. ``beat_pykka`` adds "better
     than pykka" to the target. Rows that only report a number leave both unset.
+    ``alt_limit`` is a second, stricter bar that is reported beside the verdict but does
+    not decide it (the lookup rows: 3x in the issue, 2x in the design).
     """
 
     name: str
@@ -96,6 +111,7 @@ class Row:
     ratio_limit: float | None = None
     beat_pykka: bool = False
     target: str = ""
+    alt_limit: float | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -106,22 +122,24 @@ class Row:
     def pykka_ratio(self) -> float | None:
         return None if self.pykka is None else self.ours / self.pykka
 
+    def _miss(self, limit: float) -> str | None:
+        """Why ``ours / raw`` misses ``limit``, or ``None`` when it meets it."""
+        ratio = self.ratio
+        assert ratio is not None
+        if self.higher_is_better and ratio < limit:
+            return f"{ratio:.2f}x raw < {limit}x (short by {(1 - ratio / limit) * 100:.0f}%)"
+        if not self.higher_is_better and ratio > limit:
+            return f"{ratio:.2f}x raw > {limit}x (over by {(ratio / limit - 1) * 100:.0f}%)"
+        return None
+
     def verdict(self) -> str:
         misses: list[str] = []
         checked = False
-        ratio = self.ratio
-        if self.ratio_limit is not None and ratio is not None:
+        if self.ratio_limit is not None and self.ratio is not None:
             checked = True
-            if self.higher_is_better and ratio < self.ratio_limit:
-                misses.append(
-                    f"{ratio:.2f}x raw < {self.ratio_limit}x "
-                    f"(short by {(1 - ratio / self.ratio_limit) * 100:.0f}%)"
-                )
-            elif not self.higher_is_better and ratio > self.ratio_limit:
-                misses.append(
-                    f"{ratio:.2f}x raw > {self.ratio_limit}x "
-                    f"(over by {(ratio / self.ratio_limit - 1) * 100:.0f}%)"
-                )
+            miss = self._miss(self.ratio_limit)
+            if miss is not None:
+                misses.append(miss)
         pratio = self.pykka_ratio
         if self.beat_pykka and pratio is not None:
             checked = True
@@ -129,7 +147,13 @@ class Row:
                 misses.append(f"not faster than pykka ({pratio:.2f}x)")
         if not checked:
             return "n/a"
-        return "met" if not misses else "MISSED: " + "; ".join(misses)
+        text = "met" if not misses else "MISSED: " + "; ".join(misses)
+        if self.alt_limit is not None and self.ratio is not None:
+            alt_miss = self._miss(self.alt_limit)
+            text += f" ({self.alt_limit:g}x bar: " + (
+                "met)" if alt_miss is None else f"missed, {alt_miss})"
+            )
+        return text
 
 
 BenchFn = Callable[[Settings], list[Row]]
@@ -562,6 +586,559 @@ def bench_spawn(settings: Settings) -> list[Row]:
     ]
 
 
+# -- helpers for the scale rows ----------------------------------------------------------
+
+
+def _thread_headroom() -> int:
+    """How many more threads this machine can start (all processes count against
+    ``kernel.pid_max`` and ``kernel.threads-max``; other sessions may hold some)."""
+    with open("/proc/loadavg") as f:
+        total = int(f.read().split()[3].split("/")[1])  # scheduling entities alive now
+    limits = []
+    for path in ("/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"):
+        with open(path) as f:
+            limits.append(int(f.read()))
+    return min(limits) - total
+
+
+class RegWorker(GenServer):
+    """The registry worker of the lookup and RSS rows: nothing but the defaults."""
+
+
+class NewWorker(GenServer):
+    """The registry worker of the ``lookup_or_start`` row: nothing but the defaults."""
+
+
+def _start_registry(worker: type[GenServer]) -> Pid:
+    """A supervisor holding one registry for ``worker`` (named after it)."""
+    return supervisor.start_link([GenRegistry.child_spec(worker_module=worker)])
+
+
+# -- row 4: lookup by name -----------------------------------------------------------------
+
+LOOKUP_SIZES = (10, 1_000, 10_000, 100_000)
+LOOKUP_SIZES_QUICK = (10, 1_000)
+LIVE_WORKERS_MAX = 10_000
+"""Live workers at most; a bigger table is completed with filler pids (see
+`bench_lookup`): 100k threads do not fit this VM (``kernel.pid_max`` is 32768 and each
+thread's stack and guard take two of the 65530 memory maps a process may have)."""
+
+
+def _cycling(keys: Sequence[T]) -> Iterator[T]:
+    """An endless iterator over ``keys`` whose first pass is already done (``cycle``
+    copies the items on its first pass; that must not land in a timed part)."""
+    it = itertools.cycle(keys)
+    for _ in keys:
+        next(it)
+    return it
+
+
+def _lookup_timers(
+    table: Mapping[Any, Pid], registry: Hashable, ids: Sequence[Any]
+) -> tuple[Contender, Contender]:
+    """Contenders for one table size: ``GenRegistry.lookup(registry, id)`` against
+    ``dict.get`` through one Python function call on a copy of the same table, both over
+    the same ids in the same shuffled order."""
+    raw_table = dict(table)
+
+    @contextmanager
+    def ours() -> Iterator[Timer]:
+        keys = _cycling(ids)
+        lookup = GenRegistry.lookup
+        assert lookup(registry, ids[0]) is raw_table[ids[0]]
+
+        def run(n: int) -> float:
+            batch = itertools.islice(keys, n)
+            t0 = time.perf_counter()
+            for key in batch:
+                lookup(registry, key)
+            return time.perf_counter() - t0
+
+        yield run
+
+    def get(d: Mapping[Any, Pid], key: Any) -> Pid | None:
+        return d.get(key)
+
+    @contextmanager
+    def raw() -> Iterator[Timer]:
+        keys = _cycling(ids)
+
+        def run(n: int) -> float:
+            batch = itertools.islice(keys, n)
+            t0 = time.perf_counter()
+            for key in batch:
+                get(raw_table, key)
+            return time.perf_counter() - t0
+
+        yield run
+
+    return ours, raw
+
+
+def _pykka_lookup_timer(urns: Sequence[str]) -> Contender:
+    @contextmanager
+    def contender() -> Iterator[Timer]:
+        keys = _cycling(urns)
+        get_by_urn = pykka.ActorRegistry.get_by_urn
+        assert get_by_urn(urns[0]) is not None
+
+        def run(n: int) -> float:
+            batch = itertools.islice(keys, n)
+            t0 = time.perf_counter()
+            for urn in batch:
+                get_by_urn(urn)
+            return time.perf_counter() - t0
+
+        yield run
+
+    return contender
+
+
+@benchmark("lookup")
+def bench_lookup(settings: Settings) -> list[Row]:
+    """`GenRegistry.lookup` by name at growing table sizes, from the main thread.
+
+    One registry grows from size to size (its workers started with `lookup_or_start`);
+    pykka's actors grow alongside. Beyond ``LIVE_WORKERS_MAX`` the registry's table is
+    completed with filler entries: fresh `Pid` objects, alive as far as a lookup can
+    tell, put straight into the registry's table (no thread behind them, and no writer
+    runs meanwhile). A lookup by name reads the table and the pid's ``_alive`` flag and
+    nothing else, so it does the same work on them; pykka is not measured there.
+    """
+    sizes = LOOKUP_SIZES_QUICK if settings.quick else LOOKUP_SIZES
+    rng = random.Random(20261121)
+    base = threading.active_count()
+    sup = _start_registry(RegWorker)
+    table = genregistry.registry._tables[RegWorker]  # the registry's own table (+ fillers)
+    fillers: list[Any] = []
+    actors: list[Any] = []
+    urns: list[str] = []
+    rows: list[Row] = []
+    medians: dict[int, dict[str, float]] = {}
+    try:
+        for size in sizes:
+            live = min(size, LIVE_WORKERS_MAX)
+            if live - len(table) + 1_000 > _thread_headroom():
+                raise RuntimeError(f"not enough threads left on this machine for {live:,} workers")
+            while len(table) < live:
+                GenRegistry.lookup_or_start(RegWorker, f"id-{len(table)}")
+            while len(table) < size:
+                key = f"id-{len(table)}"
+                fillers.append(key)
+                table[key] = Pid("lookup-table-filler")
+            assert len(table) == size
+            ids = list(table)
+            rng.shuffle(ids)
+            ours, raw = _lookup_timers(table, RegWorker, ids)
+            contenders: dict[str, Contender | None] = {"ours": ours, "raw": raw}
+            pykka_note = ""
+            if pykka is not None and size <= LIVE_WORKERS_MAX:
+                if size - len(actors) + 1_000 <= _thread_headroom():
+                    while len(actors) < size:
+                        ref = PykkaTrivial.start()
+                        actors.append(ref)
+                        urns.append(ref.actor_urn)
+                    shuffled = list(urns)
+                    rng.shuffle(shuffled)
+                    contenders["pykka"] = _pykka_lookup_timer(shuffled)
+                else:
+                    pykka_note = f"pykka skipped at {size:,}: too few threads left on the machine"
+            elif pykka is not None:
+                pykka_note = f"pykka not measured at {size:,}: filler pids are ours only"
+            s = compare(settings, contenders)
+            medians[size] = {k: v.median for k, v in s.items()}
+            label = f"lookup by name, {size:,} ids"
+            if size > LIVE_WORKERS_MAX:
+                label += f" ({LIVE_WORKERS_MAX:,} live + {size - LIVE_WORKERS_MAX:,} filler pids)"
+            rows.append(
+                Row(
+                    name=label,
+                    unit="ns/lookup",
+                    ours=s["ours"].median * 1e9,
+                    raw=s["raw"].median * 1e9,
+                    pykka=s["pykka"].median * 1e9 if "pykka" in s else None,
+                    ratio_limit=3.0,
+                    alt_limit=2.0,
+                    target="<= 3x raw (design: 2x)",
+                    notes=_notes(s) + ([pykka_note] if pykka_note else []),
+                )
+            )
+    finally:
+        for key in fillers:
+            del table[key]
+        # one actor at a time: waking 10,000 threads at once on one CPU takes tens of
+        # seconds (they all contend for the GIL), stopping them in turn a few
+        for ref in reversed(actors):
+            ref.stop()
+        supervisor.stop(sup)
+        _wait_threads_below(base)
+    small, large = sizes[0], sizes[-1]
+    pykka_sizes = [n for n in sizes if "pykka" in medians[n]]
+    growth_pykka = None
+    if len(pykka_sizes) > 1:
+        growth_pykka = medians[pykka_sizes[-1]]["pykka"] / medians[pykka_sizes[0]]["pykka"]
+    rows.append(
+        Row(
+            name=f"lookup growth, {large:,} ids / {small:,} ids",
+            unit="x",
+            ours=medians[large]["ours"] / medians[small]["ours"],
+            raw=medians[large]["raw"] / medians[small]["raw"],
+            pykka=growth_pykka,
+            target="flat (design), report only",
+            notes=(
+                [f"pykka growth is {pykka_sizes[-1]:,} / {pykka_sizes[0]:,} ids"]
+                if growth_pykka is not None and pykka_sizes[-1] != large
+                else []
+            ),
+        )
+    )
+    return rows
+
+
+# -- row 5: lookup_or_start of a new id ----------------------------------------------------
+
+
+@contextmanager
+def ours_lookup_or_start() -> Iterator[Timer]:
+    """Starts new ids; every ``SPAWN_BATCH`` starts the registry's supervisor is stopped
+    (untimed, all workers at once) and a fresh one started."""
+    current = [_start_registry(NewWorker)]
+    ids = itertools.count()
+    lookup_or_start = GenRegistry.lookup_or_start
+
+    def start() -> Pid:
+        return lookup_or_start(NewWorker, next(ids))
+
+    def stop_all(_started: list[Pid]) -> None:
+        supervisor.stop(current[0])
+        current[0] = _start_registry(NewWorker)
+
+    try:
+        yield _spawn_timer(start, stop_all)
+    finally:
+        supervisor.stop(current[0])
+
+
+@benchmark("lookup_or_start")
+def bench_lookup_or_start(settings: Settings) -> list[Row]:
+    s = compare(
+        settings,
+        {
+            "ours": ours_lookup_or_start,
+            "raw": raw_spawn,
+            "pykka": pykka_spawn if pykka else None,
+        },
+    )
+    return [
+        Row(
+            name="lookup_or_start, new id (worker's init done)",
+            unit="us/start",
+            ours=s["ours"].median * 1e6,
+            raw=s["raw"].median * 1e6,
+            pykka=s["pykka"].median * 1e6 if "pykka" in s else None,
+            ratio_limit=2.0,
+            target="<= 2x raw",
+            notes=_notes(s),
+        )
+    ]
+
+
+# -- row 6: RSS per idle worker --------------------------------------------------------------
+
+RSS_WORKERS, RSS_WARMUP, RSS_RUNS = 10_000, 300, 3
+RSS_WORKERS_QUICK, RSS_WARMUP_QUICK, RSS_RUNS_QUICK = 1_000, 100, 1
+RSS_KINDS = ("ours", "raw", "pykka")
+CHILD_TIMEOUT = 300.0  # seconds; a child still running then is killed
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _settle(threads: int) -> None:
+    """Let every started thread reach its idle wait: at most ``threads`` alive (passing
+    threads, such as a registry's starters, have ended), then a pause and a collection."""
+    _wait_threads_below(threads, timeout=60.0)
+    time.sleep(0.2)
+    gc.collect()
+
+
+def rss_child(kind: str, n: int, warmup: int) -> int:
+    """Run in a fresh process: start ``warmup`` idle workers of ``kind``, then ``n``
+    more, and print the resident-memory growth of the ``n`` in bytes. Ends with
+    ``os._exit``: the kernel reclaims the threads at once (stopping them one by one
+    would only cost time; a raw ``Event.set`` for 10k waiters takes tens of seconds)."""
+    start: Callable[[int], object]
+    if kind == "ours":
+        _start_registry(RegWorker)
+
+        def start(i: int) -> object:
+            return GenRegistry.lookup_or_start(RegWorker, i)
+
+    elif kind == "raw":
+        event = threading.Event()
+        ready = threading.Semaphore(0)
+
+        def idle() -> None:
+            ready.release()
+            event.wait()
+
+        def start(i: int) -> object:
+            thread = threading.Thread(target=idle, daemon=True)
+            thread.start()
+            ready.acquire()
+            return thread
+
+    elif kind == "pykka" and pykka is not None:
+
+        def start(i: int) -> object:
+            return PykkaTrivial.start()
+
+    else:
+        raise SystemExit(f"unknown RSS contender {kind!r}")
+    base = threading.active_count()
+    keep = [start(i) for i in range(warmup)]
+    _settle(base + warmup)
+    before = _resident_bytes()
+    keep += [start(warmup + i) for i in range(n)]
+    _settle(base + warmup + n)
+    growth = _resident_bytes() - before
+    print(f"rss_growth={growth} workers={n}", flush=True)
+    os._exit(0)
+
+
+def _run_rss_child(kind: str, n: int, warmup: int) -> int:
+    """One child run; returns the growth in bytes. ``subprocess.run`` kills the child
+    if it overruns ``CHILD_TIMEOUT`` or if anything interrupts the wait."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["parent"].__file__ or "")))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--rss-child", kind, str(n), str(warmup)],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        env=env,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not lines[-1].startswith("rss_growth="):
+        raise RuntimeError(
+            f"RSS child {kind!r} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}"
+        )
+    return int(lines[-1].split()[0].split("=")[1])
+
+
+@benchmark("rss")
+def bench_rss(settings: Settings) -> list[Row]:
+    """Resident memory per idle worker, each contender in fresh processes (interleaved
+    runs, median). Ours: workers of one registry started with `lookup_or_start`; raw:
+    threads blocked on one `threading.Event`; pykka: started `ThreadingActor`s."""
+    if settings.quick:
+        n, warmup, runs = RSS_WORKERS_QUICK, RSS_WARMUP_QUICK, RSS_RUNS_QUICK
+    else:
+        n, warmup, runs = RSS_WORKERS, RSS_WARMUP, RSS_RUNS
+    kinds = [k for k in RSS_KINDS if k != "pykka" or pykka is not None]
+    if n + warmup + 1_000 > _thread_headroom():
+        raise RuntimeError(f"not enough threads left on this machine for {n:,} workers")
+    samples: dict[str, list[float]] = {k: [] for k in kinds}
+    for run in range(runs):
+        shift = run % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            samples[kind].append(_run_rss_child(kind, n, warmup) / n / 1024)
+    kib = {k: statistics.median(v) for k, v in samples.items()}
+    notes = [
+        f"{k}: {', '.join(f'{x:.1f}' for x in v)} KiB/worker "
+        f"({n:,} workers after {warmup} warm-up, fresh process per run)"
+        for k, v in samples.items()
+    ]
+    if settings.quick:
+        notes.append(f"QUICK: {n:,} workers and {runs} run instead of {RSS_WORKERS:,} and 3")
+    return [
+        Row(
+            name=f"RSS per idle worker, {n:,} workers" + (" (quick)" if settings.quick else ""),
+            unit="KiB/worker",
+            ours=kib["ours"],
+            raw=kib["raw"],
+            pykka=kib.get("pykka"),
+            ratio_limit=1.5,
+            target="<= 1.5x raw",
+            notes=notes,
+        )
+    ]
+
+
+# -- row 7: shutdown at scale ----------------------------------------------------------------
+
+SHUTDOWN_CHILDREN, SHUTDOWN_REPS = 1_000, 7
+SHUTDOWN_CHILDREN_QUICK, SHUTDOWN_REPS_QUICK = 250, 3
+
+Shot = Callable[[int], tuple[float, float]]
+"""Sets up ``n`` children (untimed) and stops them; returns the seconds until the stop
+call returned and until every one of their threads had ended."""
+
+
+class Owner(Parent):
+    """A parent whose children the benchmark starts and shuts down through calls."""
+
+    def handle_call(self, request: Any, from_: From) -> Any:
+        if request[0] == "start":
+            for i in range(request[1]):
+                self.start_child({"id": i, "start": (Trivial.start_link, [])})
+        elif request[0] == "shutdown_all":
+            self.shutdown_all()
+        return self.num_children()
+
+
+def shot_shutdown_all(n: int) -> tuple[float, float]:
+    base = threading.active_count()
+    owner = Owner.start_link()
+    try:
+        assert gen_server.call(owner, ("start", n), timeout=None) == n
+        _settle(base + 1 + n)
+        t0 = time.perf_counter()
+        left = gen_server.call(owner, ("shutdown_all",), timeout=None)
+        t1 = time.perf_counter()
+        _wait_threads_below(base + 1)  # the owner itself still runs
+        t2 = time.perf_counter()
+        assert left == 0, left
+    finally:
+        gen_server.stop(owner)
+        _wait_threads_below(base)
+    return t1 - t0, t2 - t0
+
+
+def shot_supervisor_stop(n: int) -> tuple[float, float]:
+    base = threading.active_count()
+    sup = supervisor.start_link([{"id": i, "start": (Trivial.start_link, [])} for i in range(n)])
+    try:
+        _settle(base + 1 + n)
+        t0 = time.perf_counter()
+        supervisor.stop(sup)
+        t1 = time.perf_counter()
+        _wait_threads_below(base)
+        t2 = time.perf_counter()
+    finally:
+        if sup.is_alive():
+            supervisor.stop(sup)
+        _wait_threads_below(base)
+    return t1 - t0, t2 - t0
+
+
+def shot_raw_event(n: int) -> tuple[float, float]:
+    base = threading.active_count()
+    event = threading.Event()
+    ready = threading.Semaphore(0)
+
+    def idle() -> None:
+        ready.release()
+        event.wait()
+
+    threads = [threading.Thread(target=idle, daemon=True) for _ in range(n)]
+    try:
+        for thread in threads:
+            thread.start()
+            ready.acquire()
+        _settle(base + n)
+        t0 = time.perf_counter()
+        event.set()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - t0
+    finally:
+        event.set()
+        _wait_threads_below(base)
+    return elapsed, elapsed
+
+
+def shot_pykka_stop_all(n: int) -> tuple[float, float]:
+    base = threading.active_count()
+    assert not pykka.ActorRegistry.get_all(), "pykka actors left over from another row"
+    refs = []
+    try:
+        for _ in range(n):
+            refs.append(PykkaTrivial.start())
+        _settle(base + n)
+        t0 = time.perf_counter()
+        pykka.ActorRegistry.stop_all()
+        t1 = time.perf_counter()
+        _wait_threads_below(base)
+        t2 = time.perf_counter()
+    finally:
+        pykka.ActorRegistry.stop_all()
+        _wait_threads_below(base)
+    return t1 - t0, t2 - t0
+
+
+def compare_shots(
+    reps: int, n: int, shots: Mapping[str, Shot | None]
+) -> dict[str, list[tuple[float, float]]]:
+    """Run every shot ``reps`` times, interleaved with a rotating order."""
+    present = {k: s for k, s in shots.items() if s is not None}
+    results: dict[str, list[tuple[float, float]]] = {k: [] for k in present}
+    order = list(present)
+    for rep in range(reps):
+        shift = rep % len(order)
+        for k in order[shift:] + order[:shift]:
+            gc.collect()
+            results[k].append(present[k](n))
+    return results
+
+
+@benchmark("shutdown")
+def bench_shutdown(settings: Settings) -> list[Row]:
+    if settings.quick:
+        n, reps = SHUTDOWN_CHILDREN_QUICK, SHUTDOWN_REPS_QUICK
+    else:
+        n, reps = SHUTDOWN_CHILDREN, SHUTDOWN_REPS
+    r = compare_shots(
+        reps,
+        n,
+        {
+            "shutdown_all": shot_shutdown_all,
+            "supervisor.stop": shot_supervisor_stop,
+            "raw": shot_raw_event,
+            "pykka": shot_pykka_stop_all if pykka else None,
+        },
+    )
+    returned = {k: statistics.median(t[0] for t in v) * 1e3 for k, v in r.items()}
+    ended = {k: statistics.median(t[1] for t in v) * 1e3 for k, v in r.items()}
+    notes = [
+        f"{k}: returned after {', '.join(f'{t[0] * 1e3:.1f}' for t in v)} ms; "
+        f"all threads ended after {', '.join(f'{t[1] * 1e3:.1f}' for t in v)} ms "
+        f"(median {ended[k]:.1f} ms)"
+        for k, v in r.items()
+    ]
+    rows = []
+    for key, label in (
+        ("shutdown_all", "Parent.shutdown_all"),
+        ("supervisor.stop", "supervisor.stop"),
+    ):
+        rows.append(
+            Row(
+                name=f"{label}, {n:,} children (returned)",
+                unit="ms",
+                ours=returned[key],
+                raw=returned["raw"],
+                pykka=returned.get("pykka"),
+                target="report only (vs raw Event.set + join)",
+                notes=notes if key == "shutdown_all" else [],
+            )
+        )
+        rows.append(
+            Row(
+                name=f"{label}, {n:,} children (threads ended)",
+                unit="ms",
+                ours=ended[key],
+                raw=ended["raw"],
+                pykka=ended.get("pykka"),
+                target="report only",
+            )
+        )
+    return rows
+
+
 # -- output ------------------------------------------------------------------------------
 
 
@@ -580,13 +1157,26 @@ def _fmt(value: float | None, unit: str) -> str:
         if value >= 1e6:
             return f"{value / 1e6:.2f} M msg/s"
         return f"{value / 1e3:.0f} k msg/s"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if value >= 1000:
+        return f"{value:,.0f} {unit}"
     return f"{value:.1f} {unit}" if value >= 10 else f"{value:.2f} {unit}"
 
 
+TIME_UNITS = ("ns/", "us/", "ms")
+
+
 def _fmt_ratio(ratio: float | None, row: Row) -> str:
+    """A ratio, saying what it compares: times (lower is better), rates (higher is
+    better), or anything else (memory, growth factors) as a bare factor."""
     if ratio is None:
         return "n/a"
-    return f"{ratio:.2f}x {'rate' if row.higher_is_better else 'time'}"
+    if row.higher_is_better:
+        return f"{ratio:.2f}x rate"
+    if row.unit.startswith(TIME_UNITS):
+        return f"{ratio:.2f}x time"
+    return f"{ratio:.2f}x"
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
@@ -618,7 +1208,7 @@ def _pykka_version() -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else "")
-    parser.add_argument("--quick", action="store_true", help="short run (smoke test, < 20 s)")
+    parser.add_argument("--quick", action="store_true", help="short run (smoke test, < 30 s)")
     parser.add_argument(
         "--only",
         action="append",
@@ -628,6 +1218,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
     parser.add_argument("--cpu", type=int, default=0, help="the CPU to pin to (default 0)")
     parser.add_argument("--reps", type=int, help="repetitions per contender (default 7)")
+    parser.add_argument(  # internal: one run of the RSS row in a fresh process
+        "--rss-child", nargs=3, metavar=("KIND", "N", "WARMUP"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -637,8 +1230,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rss_child is not None:
+        kind, n, warmup = args.rss_child
+        return rss_child(kind, int(n), int(warmup))
+    # a SIGTERM unwinds like an error, so that every row's cleanup runs and a running
+    # child process is killed (subprocess.run kills its child on any exception)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     if args.no_pin:
         print(f"not pinned: threads may run on CPUs {sorted(os.sched_getaffinity(0))}")
     else:
@@ -673,6 +1276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(markdown_table(rows))
     print(f"\n({time.perf_counter() - t0:.1f} s)")
+    _wait_threads_below(1, timeout=5.0)
+    if threading.active_count() > 1:
+        print(f"warning: threads left running: {threading.enumerate()[1:]}", file=sys.stderr)
     sys.stdout.flush()
     return 0
 

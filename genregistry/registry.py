@@ -24,6 +24,7 @@ caller when the worker's exit arrives.
 from __future__ import annotations
 
 import threading
+from _queue import SimpleQueue
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from queue import Empty
 from typing import Any, TypeVar
@@ -66,9 +67,62 @@ class _KillAfter:
         self.pid = pid
 
 
+class _Starters:
+    """The starter threads of one registry. Each runs one start at a time, acting for
+    the registry, then waits up to ``IDLE`` seconds for another before it exits, so a
+    burst of new ids reuses threads instead of creating one per start, and a slow
+    ``init`` still holds up only the thread (and the id) it runs on.
+
+    ``lock`` (the registry's ``_start_lock``) guards ``idle`` (threads waiting for a
+    job that no `submit` has claimed yet) and ``closing``; ``jobs`` is what they wait on.
+    """
+
+    IDLE = 1.0
+
+    def __init__(self, lock: threading.Lock, label: str) -> None:
+        self.lock = lock
+        self.label = label
+        self.jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
+        self.idle = 0
+        self.closing = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self.lock:
+            if self.idle:
+                self.idle -= 1  # claim one waiting thread
+                self.jobs.put(job)
+                return
+        threading.Thread(target=self._run, args=(job,), name=self.label, daemon=True).start()
+
+    def _run(self, job: Callable[[], None] | None) -> None:
+        while job is not None:
+            job()
+            with self.lock:
+                if self.closing:
+                    return
+                self.idle += 1
+            try:
+                job = self.jobs.get(True, self.IDLE)
+            except Empty:
+                with self.lock:  # a job may have been claimed just as we timed out
+                    try:
+                        job = self.jobs.get_nowait()
+                    except Empty:
+                        self.idle -= 1
+                        return
+
+    def close(self) -> None:
+        """No more starts: idle threads exit now, busy ones after their start."""
+        with self.lock:
+            self.closing = True
+            for _ in range(self.idle):
+                self.jobs.put(None)
+            self.idle = 0
+
+
 class _Registry(Parent):
-    """The registry process. Its state is touched only by its own thread, except
-    ``_closing``, which starter threads read under ``_start_lock``."""
+    """The registry process. Its state is touched only by its own thread, except the
+    starters' (see `_Starters`), guarded by ``_start_lock``."""
 
     def init(self, worker_module: Any, name: Hashable) -> None:
         self._worker_module = worker_module
@@ -77,10 +131,10 @@ class _Registry(Parent):
         self._starting: dict[Hashable, list[tuple[From, str]]] = {}
         self._stopping: dict[Pid, list[From]] = {}
         self._kill_timers: dict[Pid, Any] = {}  # stopped worker -> its kill timer
-        # _start_lock guards _closing: once the registry is closing, a starter thread
-        # kills the worker it started instead of handing it to the registry
+        # _start_lock guards the starters' state (see _Starters); once the registry is
+        # closing, a starter kills the worker it started instead of handing it over
         self._start_lock = threading.Lock()
-        self._closing = False
+        self._starters = _Starters(self._start_lock, f"genregistry-starter-{name!r}")
         self._type: ChildType
         self._type, self._shutdown = _worker_shutdown(worker_module)
         me = self._me
@@ -136,6 +190,7 @@ class _Registry(Parent):
         assert me is not None
         start_link = self._worker_module.start_link
         lock = self._start_lock
+        starters = self._starters
 
         def run() -> None:
             _p._tls.pid = me  # act as the registry: the worker links to it
@@ -154,13 +209,13 @@ class _Registry(Parent):
             finally:
                 _p._tls.pid = None
             with lock:
-                if not self._closing:
+                if not starters.closing:
                     _p.send(me, _Started(id, result))
                     return
             if type(result) is Pid:
                 stop_pids([(result, self._shutdown)])
 
-        threading.Thread(target=run, name=f"genregistry-start-{id!r}", daemon=True).start()
+        starters.submit(run)
 
     def _started(self, message: _Started) -> None:
         waiters = self._starting.pop(message.id, [])
@@ -246,8 +301,7 @@ class _Registry(Parent):
             from_.put(None)
 
     def _terminate(self, reason: Any) -> None:
-        with self._start_lock:
-            self._closing = True
+        self._starters.close()
         try:
             self.terminate(reason)
         finally:
@@ -263,7 +317,7 @@ class _Registry(Parent):
 
     def _drain_started(self) -> list[Pid]:
         """Workers whose start reports are still in the mailbox (none can arrive once
-        ``_closing`` is set)."""
+        the starters are closed)."""
         me = self._me
         assert me is not None
         started: list[Pid] = []
@@ -444,12 +498,14 @@ class GenRegistry:
                 print("not running")
             ```
         """
-        # the hot path: the same read as _running, inlined (one Python call less)
+        # the hot path: the same read as _running, inlined (no Python call but this one)
         if type(registry) is not Pid:
-            table = _table(registry)
             try:
-                pid = table.get(id)
+                pid = _tables[registry].get(id)
+            except KeyError:
+                raise NoProcess(f"no registry is running under the name {registry!r}") from None
             except TypeError:
+                _table(registry)  # an unhashable name raises its own error here
                 raise TypeError(f"a registry id must be hashable, got {id!r}") from None
             if pid is not None and pid._alive:
                 return pid

@@ -401,6 +401,22 @@ class Parent(GenServer):
             self._forget(child)
         stop_pids(((c.pid, c.shutdown) for c in children), reason, ordered=ordered)
 
+    def _exit_grace(self) -> float:
+        """Seconds this parent may need to stop its children (one at a time, each
+        within its ``shutdown``); an ``"infinity"`` child counts what its own children
+        need. Read by the interpreter-exit hook from another thread, so it works on a
+        snapshot of the children."""
+        total = 0.0
+        for child in list(self._children.values()):
+            if child.shutdown == "brutal_kill":
+                continue
+            if child.shutdown == "infinity":
+                needs = getattr(child.pid._server, "_exit_grace", None)
+                total += needs() if callable(needs) else _p._EXIT_GRACE
+            else:
+                total += float(child.shutdown)
+        return total
+
     def _ordered_children(self) -> list[_Child]:
         """Running children in the order they stop in reverse of."""
         return list(self._children.values())

@@ -1061,7 +1061,20 @@ def cancel_timer(ref: _TimerRef) -> None:
 
 # -- interpreter exit --------------------------------------------------------------------
 
-_EXIT_GRACE = 5.0
+_EXIT_GRACE = 5.0  # for a process outside any tree, and added to a tree's own needs
+_EXIT_LIMIT = 60.0  # no root is given longer than this: the interpreter must not hang
+
+
+def _exit_grace(root: Pid) -> float:
+    """How long a top-level process may take to stop at interpreter exit: the default
+    grace plus what its tree needs to stop its children (a Parent's ``_exit_grace``),
+    never more than ``_EXIT_LIMIT``."""
+    needs = getattr(root._server, "_exit_grace", None)
+    extra = 0.0
+    if callable(needs):
+        with contextlib.suppress(Exception):
+            extra = float(needs())
+    return min(_EXIT_GRACE + extra, _EXIT_LIMIT)
 
 
 def _live_processes() -> list[Pid]:
@@ -1078,15 +1091,17 @@ def _shutdown_all_at_exit() -> None:
     if not procs:
         return
     roots = [p for p in procs if p._parent is None or not p._parent._alive]
-    deadline = time.monotonic() + _EXIT_GRACE
+    start = time.monotonic()
+    deadlines = [start + _exit_grace(p) for p in roots]
     for p in roots:
         with contextlib.suppress(BaseException):  # best effort, at exit
             _request_stop(p, "shutdown")
-    for p in roots:
+    for p, deadline in zip(roots, deadlines, strict=True):
         try:
             p.join(max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             _kill(p)
+    deadline = max(deadlines, default=start + _EXIT_GRACE)
     # what the roots left behind is still shutting down on its parent's exit signal (a
     # trapping child runs terminate): it gets the rest of the grace period, then is killed
     for p in _live_processes():

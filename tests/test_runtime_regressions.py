@@ -54,3 +54,32 @@ def test_killing_and_ending_processes_under_a_profiler_does_not_hang() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "['after']" in result.stdout
+
+
+def test_interpreter_exit_gives_a_tree_its_childrens_shutdown_times() -> None:
+    """A supervised child whose terminate needs longer than the default 5 s exit grace,
+    but less than its own shutdown, finishes its terminate before the interpreter ends."""
+    result = _run(
+        """
+        import threading
+        from parent import GenServer, supervisor, process
+
+        class Slow(GenServer):
+            def init(self):
+                process.trap_exits(True)
+
+            def terminate(self, reason):
+                threading.Event().wait(5.6)   # longer than the 5 s default grace
+                print("terminated after its work", reason, flush=True)
+
+            @classmethod
+            def child_spec(cls, arg=None):
+                return {"id": cls, "start": (cls.start_link, []), "shutdown": 10.0}
+
+        supervisor.start_link([Slow])
+        print("main done", flush=True)
+        """,
+        timeout=40.0,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["main done", "terminated after its work shutdown"]

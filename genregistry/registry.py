@@ -43,6 +43,7 @@ __all__ = ["GenRegistry"]
 A = TypeVar("A")
 
 _READ_TIMEOUT = 5.0
+_CLOSE_TIMEOUT = 30.0  # how long a terminating registry waits for starts in progress
 
 # registry name -> its table (id -> worker pid). Written under parent.process._lock.
 _tables: dict[Hashable, dict[Hashable, Pid]] = {}
@@ -73,21 +74,23 @@ class _Starters:
     burst of new ids reuses threads instead of creating one per start, and a slow
     ``init`` still holds up only the thread (and the id) it runs on.
 
-    ``lock`` (the registry's ``_start_lock``) guards ``idle`` (threads waiting for a
-    job that no `submit` has claimed yet) and ``closing``; ``jobs`` is what they wait on.
+    ``cond`` (over the registry's ``_start_lock``) guards ``idle`` (threads waiting for
+    a job that no `submit` has claimed yet), ``busy`` (starts in progress) and
+    ``closing``; ``jobs`` is what idle threads wait on.
     """
 
     IDLE = 1.0
 
     def __init__(self, lock: threading.Lock, label: str) -> None:
-        self.lock = lock
+        self.cond = threading.Condition(lock)
         self.label = label
         self.jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
         self.idle = 0
+        self.busy = 0
         self.closing = False
 
     def submit(self, job: Callable[[], None]) -> None:
-        with self.lock:
+        with self.cond:
             if self.idle:
                 self.idle -= 1  # claim one waiting thread
                 self.jobs.put(job)
@@ -96,15 +99,25 @@ class _Starters:
 
     def _run(self, job: Callable[[], None] | None) -> None:
         while job is not None:
-            job()
-            with self.lock:
+            with self.cond:
+                if self.closing:
+                    return  # a start the closed registry no longer wants
+                self.busy += 1
+            try:
+                job()
+            finally:
+                with self.cond:
+                    self.busy -= 1
+                    if not self.busy:
+                        self.cond.notify_all()
+            with self.cond:
                 if self.closing:
                     return
                 self.idle += 1
             try:
                 job = self.jobs.get(True, self.IDLE)
             except Empty:
-                with self.lock:  # a job may have been claimed just as we timed out
+                with self.cond:  # a job may have been claimed just as we timed out
                     try:
                         job = self.jobs.get_nowait()
                     except Empty:
@@ -112,12 +125,18 @@ class _Starters:
                         return
 
     def close(self) -> None:
-        """No more starts: idle threads exit now, busy ones after their start."""
-        with self.lock:
+        """No more starts: idle threads exit now, and a job not yet begun is dropped."""
+        with self.cond:
             self.closing = True
             for _ in range(self.idle):
                 self.jobs.put(None)
             self.idle = 0
+
+    def wait_idle(self, timeout: float | None) -> None:
+        """Wait (up to ``timeout``) until no start is in progress. A start that finishes
+        after `close` stops the worker it started itself."""
+        with self.cond:
+            self.cond.wait_for(lambda: not self.busy, timeout)
 
 
 class _Registry(Parent):
@@ -189,10 +208,11 @@ class _Registry(Parent):
         me = self._me
         assert me is not None
         start_link = self._worker_module.start_link
-        lock = self._start_lock
         starters = self._starters
 
         def run() -> None:
+            if not me._alive:  # killed meanwhile: its callers were answered by its death
+                return
             _p._tls.pid = me  # act as the registry: the worker links to it
             try:
                 result: Pid | StartError = start_link(*args)
@@ -208,7 +228,7 @@ class _Registry(Parent):
                 result.__cause__ = exc
             finally:
                 _p._tls.pid = None
-            with lock:
+            with starters.cond:
                 if not starters.closing:
                     _p.send(me, _Started(id, result))
                     return
@@ -301,10 +321,13 @@ class _Registry(Parent):
             from_.put(None)
 
     def _terminate(self, reason: Any) -> None:
-        self._starters.close()
+        self._starters.close()  # no start begins from now on
         try:
             self.terminate(reason)
         finally:
+            for timer in self._kill_timers.values():
+                _p.cancel_timer(timer)
+            self._kill_timers.clear()
             started = self._drain_started()
             children = list(self._children.values())
             for child in children:
@@ -312,8 +335,22 @@ class _Registry(Parent):
             stop_pids(
                 [(c.pid, c.shutdown) for c in reversed(children)]
                 + [(pid, self._shutdown) for pid in started]
+                + [(pid, self._shutdown) for pid in self._starting_workers()]
             )
+            # a start that was past its check when we closed may still create a worker;
+            # it stops that worker itself on finding the registry closed: wait for it, so
+            # that no worker outlives the registry (bounded: a start ends within its
+            # init timeout)
+            self._starters.wait_idle(_CLOSE_TIMEOUT)
             self._workers.clear()
+
+    def _starting_workers(self) -> list[Pid]:
+        """Workers whose start is still in progress (their ``init`` running): linked to
+        the registry, which started them, but not its children yet."""
+        me = self._me
+        assert me is not None
+        with _p._lock:
+            return [q for q in me._links if q._parent is me and q not in self._by_pid]
 
     def _drain_started(self) -> list[Pid]:
         """Workers whose start reports are still in the mailbox (none can arrive once

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from probes import ProbeHandle
 
 from parent import process
 
@@ -33,3 +34,17 @@ def no_leaks() -> Iterator[None]:
         threads = _extra_threads(baseline)
     assert not leaked, f"test left live processes: {leaked}"
     assert not threads, f"test left threads running: {[t.name for t in threads]}"
+
+
+@pytest.fixture
+def probes() -> Iterator[Callable[..., ProbeHandle]]:
+    made: list[ProbeHandle] = []
+
+    def make(trap: bool = False) -> ProbeHandle:
+        p = ProbeHandle(trap)
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        process.exit(p.pid, "kill")

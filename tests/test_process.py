@@ -12,86 +12,20 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from probes import ProbeHandle, wait_for
 
 import parent
 from parent import Down, Exit, GenServer, NoProcess, NotFound, Pid, gen_server, process
 
 pytestmark = pytest.mark.timeout(30)
 
-
-# -- helpers -----------------------------------------------------------------------------
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 2.0) -> bool:
-    """True as soon as ``cond()`` is truthy, False at the deadline."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.002)
-    return True
-
-
-class Probe(GenServer):
-    """A process the test drives: ``call(pid, fn)`` runs ``fn()`` inside it, and every
-    message it receives is put in the inbox the test gave it."""
-
-    def init(self, inbox: queue.SimpleQueue[Any]) -> None:
-        self.inbox = inbox
-
-    def handle_call(self, request: Any, from_: parent.From) -> Any:
-        try:
-            return ("ok", request())
-        except Exception as exc:
-            return ("error", exc)
-
-    def handle_info(self, message: Any) -> None:
-        self.inbox.put(message)
-
-
-class ProbeHandle:
-    def __init__(self, trap: bool = False) -> None:
-        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.pid = Probe.start(self.inbox)
-        if trap:
-            self.run(lambda: process.trap_exits(True))
-
-    def run(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn()`` inside the probe's process; re-raise what it raised."""
-        tag, value = gen_server.call(self.pid, fn)
-        if tag == "error":
-            raise value
-        return value
-
-    def next(self, timeout: float = 2.0) -> Any:
-        return self.inbox.get(timeout=timeout)
-
-    def assert_no_more_messages(self) -> None:
-        """Everything sent to the probe before now has arrived, and nothing else."""
-        marker = object()
-        process.send(self.pid, marker)
-        got = self.next()
-        assert got is marker, f"unexpected message {got!r}"
-
-
-@pytest.fixture
-def probes() -> Iterator[Callable[..., ProbeHandle]]:
-    made: list[ProbeHandle] = []
-
-    def make(trap: bool = False) -> ProbeHandle:
-        p = ProbeHandle(trap)
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        process.exit(p.pid, "kill")
+# helpers: tests/probes.py; the `probes` fixture is in tests/conftest.py
 
 
 def spawn_waiting() -> tuple[Pid, Callable[[], None]]:

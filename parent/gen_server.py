@@ -394,6 +394,8 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
             msg = get()
             pid._parked = False
             if not pid._alive:  # killed while parked: _interrupt only woke us
+                if msg[2] is not None:  # a call taken just before the killer's drain
+                    msg[2].put(_p._Died(pid._reason))
                 raise _p._Killed
             kind = msg[0]
             if kind is _CALL:

@@ -37,6 +37,7 @@ import contextlib
 import ctypes
 import itertools
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -545,11 +546,44 @@ def _interrupt(pid: Pid) -> None:
             if pid._critical:
                 pid._kill_deferred = True
             else:
+                _watch_swallowed_kills()
                 _set_async_exc(pid._ident, id(_Killed))
     pid._mbox.put(_WAKE_ITEM)
     slot = pid._waiting
     if slot is not None:
         slot.put(_KILLED_WHILE_WAITING)
+
+
+def _watch_swallowed_kills() -> None:
+    """Make sure ``sys.unraisablehook`` catches a kill that fired where Python swallows
+    exceptions: inside a weakref callback or ``__del__`` (for instance one freeing an
+    object of another thread). The hook re-arms the kill on that thread instead of
+    printing "Exception ignored" for it, and passes everything else on. It wraps
+    whatever hook is current when a kill is injected (a test runner installs its own)."""
+    current = sys.unraisablehook
+    if getattr(current, "_parent_kill_filter", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        if unraisable.exc_type is _Killed:
+            _rearm_kill()
+        else:
+            current(unraisable)
+
+    hook._parent_kill_filter = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+def _rearm_kill() -> None:
+    """The calling thread's kill was swallowed: inject it again (it fires once the
+    swallowing callback has returned), unless the thread has left the runtime."""
+    me = _tls.pid
+    with _lock:
+        if me is not None and not me._alive and not me._finished and me._ident is not None:
+            if me._critical:
+                me._kill_deferred = True
+            else:
+                _set_async_exc(me._ident, id(_Killed))
 
 
 def _die(pid: Pid, reason: Any, interrupt: bool) -> None:
@@ -661,7 +695,6 @@ def _fail_callers(p: Pid, reason: Any) -> None:
     if pending is not None:
         for slot in list(pending):
             slot.put(died)
-    mbox.put(_WAKE_ITEM)
 
 
 def exit(pid: Pid, reason: Any) -> None:

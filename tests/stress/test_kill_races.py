@@ -75,3 +75,37 @@ def test_a_process_killed_while_ending_others_leaves_none_half_dead(
         assert watcher.join(10.0) == "normal"
         assert sorted(downs, key=repr) == sorted(victims, key=repr)
         assert wait_until(lambda: not process._live_processes(), 5.0)
+
+
+class Echo(GenServer):
+    def handle_call(self, request: object, from_: object) -> object:
+        return request
+
+
+def test_a_call_racing_a_kill_is_answered_not_timed_out(tiny_switch_interval: None) -> None:
+    """A call taken off the mailbox by a parked server at the moment it is killed (after
+    the killer drained the mailbox) must still be answered with the death, not left to
+    time out."""
+    from parent import CallTimeout, ExitError, NoProcess, gen_server
+
+    outcomes: dict[str, int] = {}
+    for _ in range(1200):
+        pid = Echo.start()
+        result: list[str] = []
+
+        def caller(pid: Pid = pid, result: list[str] = result) -> None:
+            try:
+                gen_server.call(pid, "hi", timeout=1.0)
+                result.append("reply")
+            except (ExitError, NoProcess) as exc:
+                result.append(type(exc).__name__)
+            except CallTimeout:
+                result.append("timeout")
+
+        t = threading.Thread(target=caller)
+        t.start()
+        process.exit(pid, "kill")
+        t.join(5.0)
+        assert pid.join(5.0) == "killed"
+        outcomes[result[0]] = outcomes.get(result[0], 0) + 1
+    assert "timeout" not in outcomes, outcomes

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, TypeAlias, TypeGuard, get_args
 
+from compat._intensity import check_intensity
 from compat._types import ChildType, LegacySpec, Restart, Shutdown, Strategy
 from compat.child_spec import default_modules, to_modern
 
@@ -179,12 +180,7 @@ def _check_intensity(strategy: object, max_restarts: object, max_seconds: object
     if strategy not in _STRATEGIES:
         expected = ", ".join(repr(s) for s in _STRATEGIES)
         raise ValueError(f"supervise: 'strategy' must be one of {expected}, got {strategy!r}")
-    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-        raise ValueError(f"supervise: 'max_restarts' must be an int >= 0, got {max_restarts!r}")
-    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)):
-        raise ValueError(f"supervise: 'max_seconds' must be a number > 0, got {max_seconds!r}")
-    if not max_seconds > 0:  # also rejects NaN
-        raise ValueError(f"supervise: 'max_seconds' must be a number > 0, got {max_seconds!r}")
+    check_intensity(max_restarts, max_seconds, "supervise")
 
 
 def _deprecated(helper: str, modern: str) -> str:

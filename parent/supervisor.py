@@ -14,11 +14,11 @@ list, times older than ``max_seconds`` are dropped, and when the list holds more
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compat._intensity import RestartIntensity, check_intensity
 from compat._types import ChildSpec, ChildSpecLike, ChildType, Strategy
 from compat.child_spec import normalize
 from parent import gen_server
@@ -86,14 +86,7 @@ def init(
     """
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
-    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-        raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
-    if (
-        isinstance(max_seconds, bool)
-        or not isinstance(max_seconds, (int, float))
-        or max_seconds <= 0
-    ):
-        raise ValueError(f"max_seconds must be a number > 0, got {max_seconds!r}")
+    max_restarts, max_seconds = check_intensity(max_restarts, max_seconds, "supervisor.init")
     if isinstance(children, (str, bytes)) or not isinstance(children, Sequence):
         raise TypeError(f"children must be a list of child specs, got {children!r}")
     specs = [normalize(child) for child in children]
@@ -102,7 +95,7 @@ def init(
         if spec["id"] in seen:
             raise ValueError(f"two children have the id {spec['id']!r}; ids must be unique")
         seen.add(spec["id"])
-    return SupervisorInit(specs, strategy, max_restarts, float(max_seconds))
+    return SupervisorInit(specs, strategy, max_restarts, max_seconds)
 
 
 def _from_init_value(value: Any) -> SupervisorInit:
@@ -175,7 +168,7 @@ class Supervisor(Parent):
         self._strategy: Strategy = flags.strategy
         self._max_restarts = flags.max_restarts
         self._max_seconds = flags.max_seconds
-        self._restarts: list[float] = []
+        self._intensity = RestartIntensity(flags.max_restarts, flags.max_seconds)
         self._specs: dict[Hashable, ChildSpec] = {}
         for spec in flags.children:
             try:
@@ -221,10 +214,7 @@ class Supervisor(Parent):
 
     def _add_restart(self) -> bool:
         """Count one restart as Erlang does; ``False`` when the intensity is exceeded."""
-        now = time.monotonic()
-        period = self._max_seconds
-        self._restarts = [now] + [t for t in self._restarts if now <= t + period]
-        return len(self._restarts) <= self._max_restarts
+        return self._intensity.add()
 
     def _restart(self, failed: Hashable) -> None:
         if not self._add_restart():

@@ -27,8 +27,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+import compat._intensity as intensity_module
 import parent
-import parent.supervisor as supervisor_module
 from parent import GenServer, NotFound, Parent, Pid, Stop, gen_server, process, supervisor
 
 pytestmark = pytest.mark.timeout(60)
@@ -259,5 +259,5 @@ class Intensity(RuleBasedStateMachine):
 def test_restart_intensity_follows_erlangs_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
     # only the supervisor's restart count reads this clock; everything else keeps time
-    monkeypatch.setattr(supervisor_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+    monkeypatch.setattr(intensity_module, "time", SimpleNamespace(monotonic=clock.monotonic))
     run_state_machine_as_test(lambda: Intensity(clock), settings=SETTINGS)

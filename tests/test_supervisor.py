@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+import compat._intensity as intensity_module
 import parent
-import parent.supervisor as supervisor_module
 from compat import spec as legacy_spec
 from parent import (
     AlreadyStarted,
@@ -438,7 +438,7 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """Replace the clock the supervisor counts restarts with (only that one)."""
     fake = FakeClock()
-    monkeypatch.setattr(supervisor_module, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(intensity_module, "time", SimpleNamespace(monotonic=fake.monotonic))
     return fake
 
 

@@ -13,7 +13,6 @@ every reply slot still open (`parent.process._fail_callers`), so callers wake wi
 from __future__ import annotations
 
 import logging
-import weakref
 from _queue import SimpleQueue
 from collections.abc import Hashable
 from queue import Empty
@@ -365,14 +364,6 @@ def _serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> A
     return _loop(server, pid, result)
 
 
-def _defer(pid: Pid, slot: From) -> None:
-    """Remember a call answered later, so that the server's death answers it."""
-    pending = pid._pending
-    if pending is None:
-        pending = pid._pending = weakref.WeakSet()
-    pending.add(slot)
-
-
 def _unlink_parent(pid: Pid) -> None:
     parent = pid._parent
     if parent is not None:
@@ -408,13 +399,13 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                         slot.put(stop.reply)
                     raise
                 if result is NoReply:
-                    _defer(pid, slot)
+                    _p._defer_reply(pid, slot)
                     continue
                 if type(result) is Continue:
                     if result.has_reply:
                         slot.put(result.reply)
                     else:
-                        _defer(pid, slot)
+                        _p._defer_reply(pid, slot)
                     while type(result) is Continue:
                         result = server.handle_continue(result.arg)
                     continue

@@ -225,7 +225,8 @@ class Pid:
         self._ident: int | None = None
         self._finished = False
         self._cur: tuple[_Kind, Any, Any] | None = None  # the message being handled
-        self._pending: weakref.WeakSet[From] | None = None  # calls answered later
+        # weak references to the reply slots of calls answered later (NoReply)
+        self._pending: set[weakref.ref[From]] | None = None
         self._waiting: From | None = None  # the reply slot this process waits on
         # True while the process waits on its own mailbox: a kill then wakes it with a
         # sentinel instead of injecting an exception (see _interrupt)
@@ -693,8 +694,22 @@ def _fail_callers(p: Pid, reason: Any) -> None:
             item[2].put(died)
     pending = p._pending
     if pending is not None:
-        for slot in list(pending):
-            slot.put(died)
+        # one C call under the GIL: the server's thread may still be adding to it (a
+        # kill lands while it runs) and other threads drop dead slots from it
+        for ref in pending.copy():
+            slot = ref()
+            if slot is not None:
+                slot.put(died)
+
+
+def _defer_reply(pid: Pid, slot: From) -> None:
+    """Remember a call that ``pid`` answers later (``NoReply``), so that its death
+    answers it. Called from ``pid``'s own thread only; a slot that nobody holds any more
+    drops out by itself (its weak reference's callback discards it)."""
+    pending = pid._pending
+    if pending is None:
+        pending = pid._pending = set()
+    pending.add(weakref.ref(slot, pending.discard))
 
 
 def exit(pid: Pid, reason: Any) -> None:

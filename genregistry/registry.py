@@ -560,6 +560,8 @@ class GenRegistry:
 
         Raises:
             StartError: the start failed (nothing is registered).
+            Ignored: the worker's ``init`` raised `parent.Ignore` (nothing is
+                registered; a later call may start ``id``).
             CallTimeout: no answer within ``timeout``.
 
         Example:
@@ -581,7 +583,8 @@ class GenRegistry:
 
         Raises:
             AlreadyStarted: ``id`` is running (``.pid`` is its worker).
-            StartError: the start failed.
+            StartError: the start failed (`parent.Ignored` when ``init`` raised
+                `parent.Ignore`); nothing is registered.
 
         Example:
             ```python

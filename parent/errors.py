@@ -15,6 +15,8 @@ __all__ = [
     "AlreadyStarted",
     "CallTimeout",
     "ExitError",
+    "Ignore",
+    "Ignored",
     "NoProcess",
     "NotFound",
     "ProcessError",
@@ -117,6 +119,25 @@ class AlreadyStarted(StartError):
         )
 
 
+class Ignored(StartError):
+    """``init`` raised `Ignore`: the process exited ``"normal"`` without sending an exit
+    signal, and nothing was started. ``reason`` is ``"ignore"``. `parent.Parent`'s
+    ``start_child``, `parent.dynamic_supervisor.start_child` and GenRegistry's
+    ``lookup_or_start``/``start`` raise it too, and record nothing.
+
+    Example:
+        ```python
+        try:
+            Worker.start_link(disabled=True)
+        except parent.Ignored as e:
+            assert e.reason == "ignore"
+        ```
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__("ignore", message if message is not None else "start ignored")
+
+
 class NotFound(ProcessError, LookupError):
     """An unknown id or name (a child id, a registry id, a registered name).
 
@@ -155,3 +176,24 @@ class Stop(Exception):
     def has_reply(self) -> bool:
         """Whether a ``reply`` was given."""
         return self.reply is not _NO_REPLY
+
+
+class Ignore(Exception):
+    """Raised by ``init`` to decline to start, as Erlang's ``init`` returning
+    ``ignore``: the process exits ``"normal"`` without an exit signal to its caller and
+    without a crash report, and ``start_link`` raises `Ignored`. A Supervisor keeps
+    the child's spec with pid ``None``; everything else that starts a child records
+    nothing. Raised by any other callback, it is an ordinary crash.
+
+    Example:
+        ```python
+        class Mailer(GenServer):
+            def init(self, config):
+                if not config.get("smtp_host"):
+                    raise parent.Ignore()   # nothing to do in this deployment
+                self.host = config["smtp_host"]
+
+        with pytest.raises(parent.Ignored):
+            Mailer.start_link({})
+        ```
+    """

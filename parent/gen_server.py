@@ -24,6 +24,8 @@ from parent.errors import (
     AlreadyStarted,
     CallTimeout,
     ExitError,
+    Ignore,
+    Ignored,
     NoProcess,
     ProcessError,
     StartError,
@@ -278,6 +280,7 @@ class _Ack:
 
 
 _OK: Final = object()
+_IGNORED: Final = object()  # the ack of an init that raised Ignore
 
 
 def _start(
@@ -333,6 +336,8 @@ def _start(
     # the failed process is on its way out (it still logs its crash): wait for it, so
     # that when StartError is raised it is dead and its name free for a retry
     pid.join()
+    if result is _IGNORED:
+        raise Ignored(f"{cls.__qualname__}.init raised Ignore: nothing was started")
     if result.cause is not None:
         raise StartError(result.reason) from result.cause
     raise StartError(result.reason)
@@ -346,6 +351,10 @@ def _serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> A
         server = cls()
         pid._server = server
         result = server._boot(args)
+    except Ignore:
+        _unlink_parent(pid)  # no exit signal, not even "normal", reaches the caller
+        ack.put(_IGNORED)
+        return "normal"
     except Stop as stop:
         _unlink_parent(pid)
         cause = stop.__cause__ if isinstance(stop.__cause__, BaseException) else None

@@ -173,6 +173,7 @@ class Parent(GenServer):
         Raises:
             ValueError: a child with this id is running (checked before anything starts).
             StartError: the start failed (the start callable's exception is the cause).
+            Ignored: the child's ``init`` raised `parent.Ignore`; nothing is recorded.
 
         Example:
             ```python

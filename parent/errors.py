@@ -128,7 +128,7 @@ class Ignored(StartError):
     Example:
         ```python
         try:
-            Worker.start_link(disabled=True)
+            Mailer.start_link({})   # its init raises parent.Ignore()
         except parent.Ignored as e:
             assert e.reason == "ignore"
         ```

@@ -24,7 +24,8 @@ from parent.gen_server import Continue, GenServer, NoReply
 from parent.parent import Parent
 from parent.process import Down, Exit, From, Pid, Ref, Server
 from parent.supervisor import Supervisor
-from parent.task import Task
+from parent.task import Ok, Task, TaskRef
+from parent.task_supervisor import TaskSupervisor
 
 __all__ = [
     "AlreadyStarted",
@@ -42,6 +43,7 @@ __all__ = [
     "NoProcess",
     "NoReply",
     "NotFound",
+    "Ok",
     "Parent",
     "Pid",
     "ProcessError",
@@ -54,6 +56,8 @@ __all__ = [
     "Strategy",
     "Supervisor",
     "Task",
+    "TaskRef",
+    "TaskSupervisor",
     "gen_server",
     "process",
     "supervisor",

@@ -52,6 +52,18 @@ MISTAKES = {
         "pid = GenRegistry.lookup(Worker, 1)\npid.join()",
         "None",
     ),
+    "task result used as another type": (
+        "from parent import Task\nname: str = Task.await_(Task.async_(lambda: 1))",
+        "Incompatible types in assignment",
+    ),
+    "task started with arguments its function does not take": (
+        "from parent import Task\ndef add(a: int, b: int) -> int: ...\nTask.async_(add, 1, '2')",
+        'Argument 1 to "async_"',
+    ),
+    "yield_ result used without checking what it is": (
+        "from parent import Task\nprint(Task.yield_(Task.async_(lambda: 1)).value)",
+        "has no attribute",
+    ),
 }
 
 
@@ -79,6 +91,24 @@ def test_a_correct_program_type_checks() -> None:
         found = GenRegistry.lookup(Worker, "a")
         if found is not None:
             found.join(0.1)
+        """
+    )
+    assert status == 0, out
+
+
+def test_task_results_are_typed() -> None:
+    out, status = _check(
+        """
+        from parent import Ok, Task, TaskRef, TaskSupervisor
+        task: TaskRef[int] = Task.async_(pow, 2, 10)
+        n: int = Task.await_(Task.async_(lambda: 1)) + Task.await_(task)
+        ns: list[int] = Task.await_many([Task.async_(len, "abc")])
+        result = Task.yield_(TaskSupervisor.async_nolink("tasks", str, 1))
+        if isinstance(result, Ok):
+            text: str = result.value
+        for item in Task.async_stream(range(3), str):
+            if isinstance(item, Ok):
+                text = item.value
         """
     )
     assert status == 0, out

@@ -180,6 +180,7 @@ class Pid:
     __slots__ = (
         "__weakref__",
         "_alive",
+        "_armed",
         "_critical",
         "_cur",
         "_done",
@@ -235,6 +236,7 @@ class Pid:
         # then only sets _kill_deferred, and _die raises it when it is done, so the
         # processes it was ending are never left half-dead
         self._critical = 0
+        self._armed = False  # a kill was injected into its thread (it may be pending)
         self._kill_deferred = False
         self._server: Any = None  # the GenServer instance, if any
         self._hooks: list[Callable[[Pid], None]] = []  # run under _lock at death
@@ -532,27 +534,99 @@ def _interrupt(pid: Pid) -> None:
 
     A thread waiting at one of the runtime's own wait points (its mailbox, a reply) is
     woken with a sentinel, and checks ``_alive`` as soon as it wakes. Any other thread
-    (busy in Python, or blocked in C) gets `_Killed` injected, raised at its next
-    bytecode boundary. Injection is kept for that case because, on CPython 3.11, a
-    pending injection raises an interpreter-wide flag until the target thread runs
-    again: cheap for a busy thread, but a thread blocked in C keeps it raised.
+    (busy in Python, or blocked in C) gets `_Killed` injected (`_inject`), raised at its
+    next bytecode boundary. While a thread is being started anywhere, the injection
+    waits for that start to finish (see `_inject`).
     """
-    with _lock:
-        if (
-            not pid._finished
-            and pid._ident is not None
-            and not pid._parked
-            and pid._waiting is None
-        ):
-            if pid._critical:
-                pid._kill_deferred = True
-            else:
-                _watch_swallowed_kills()
-                _set_async_exc(pid._ident, id(_Killed))
+    while True:
+        starting: list[threading.Thread] = []
+        with _lock:
+            if (
+                not pid._finished
+                and pid._ident is not None
+                and not pid._parked
+                and pid._waiting is None
+            ):
+                if pid._critical:
+                    pid._kill_deferred = True
+                else:
+                    _watch_swallowed_kills()
+                    if not _inject(pid):
+                        starting = list(_limbo)
+        if not starting:
+            break
+        for thread in starting:  # a start ends within moments: it only needs the GIL
+            thread._started.wait(1.0)  # type: ignore[attr-defined]
     pid._mbox.put(_WAKE_ITEM)
     slot = pid._waiting
     if slot is not None:
         slot.put(_KILLED_WHILE_WAITING)
+
+
+# threads between Thread.start() and their first bytecode (CPython's own table)
+_limbo: dict[threading.Thread, threading.Thread] = getattr(threading, "_limbo", {})
+
+# Below 3.13 an injection raises a flag for the whole interpreter, which only the target
+# thread lowers when it next runs bytecode: while the target is blocked in C every other
+# thread takes the interpreter's slow path, and on 3.11 a thread under sys.settrace
+# (coverage, a debugger) spins at its next function entry until the target returns.
+# 3.13 keeps the flag per thread.
+_LOWER_AFTER_INJECT = sys.version_info < (3, 13)
+
+
+class _Lowered(BaseException):
+    """Injected into the injecting thread itself and caught at once, to lower the
+    interpreter-wide flag (see `_inject`)."""
+
+
+_KILLED_ID = id(_Killed)
+_LOWERED_ID = id(_Lowered)
+
+
+def _inject(pid: Pid) -> bool:
+    """Inject `_Killed` into the thread of the dead process ``pid`` (under ``_lock``);
+    ``False`` (nothing done) while some thread is being started.
+
+    An injection finds its thread by id, and on CPython <= 3.11 a thread being created
+    carries its creator's id until it runs: injected then, the kill lands in the new
+    thread and the killed creator runs on for ever. Such a thread is in
+    ``threading._limbo`` for longer than that, and from the check of ``_limbo`` to the
+    injection nothing here calls or loops, so no other thread can run in between.
+
+    Then, below 3.13, lower the interpreter-wide flag the injection raised: inject
+    `_Lowered` into the calling thread and catch it, which clears the flag (CPython
+    clears it whenever any thread takes its own pending exception). ``pid``'s pending
+    exception stays set on its thread state: its thread is not holding the GIL (we
+    are), and it raises the flag again when it takes the GIL back, so the kill still
+    fires, at its next bytecode boundary once it runs. Nothing between the two
+    injections may enter a Python function: on 3.11 under a tracer that is where a
+    raised flag makes a thread spin.
+
+    The calling thread must have no pending exception of its own, or `_Lowered` would
+    replace it: that is only possible for a dead process's own thread that was armed
+    and has not fired yet, and then its own kill lowers the flag when it fires.
+    """
+    ident = pid._ident
+    assert ident is not None
+    own = _tls.pid
+    me = threading.get_ident()
+    lower = _LOWER_AFTER_INJECT and not (own is not None and own._armed and own._ident == me)
+    if _limbo:
+        return False
+    pid._armed = True
+    if lower:
+        try:
+            _set_async_exc(ident, _KILLED_ID)
+            _set_async_exc(me, _LOWERED_ID)
+            _c_noop()  # it fires at one of these calls' own checks at the latest
+        except _Lowered:
+            pass
+    else:
+        _set_async_exc(ident, _KILLED_ID)
+    return True
+
+
+_c_noop = ().__len__  # a C function: calling it checks for pending exceptions
 
 
 def _watch_swallowed_kills() -> None:
@@ -566,25 +640,38 @@ def _watch_swallowed_kills() -> None:
         return
 
     def hook(unraisable: Any) -> None:
-        if unraisable.exc_type is _Killed:
-            _rearm_kill()
-        else:
+        if unraisable.exc_type is not _Killed:
             current(unraisable)
+            return
+        while True:
+            try:
+                _rearm_kill()
+                return
+            except _Killed:  # the re-armed kill fired in here, where it would be lost
+                continue
 
     hook._parent_kill_filter = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
 
 
 def _rearm_kill() -> None:
-    """The calling thread's kill was swallowed: inject it again (it fires once the
-    swallowing callback has returned), unless the thread has left the runtime."""
+    """The calling thread's kill was swallowed: have it injected again by another
+    thread, once this one is leaving the hook. Injected from here, it would fire at
+    once, inside the hook, whose own exceptions Python swallows too; one that still
+    fires in the hook is caught there and re-armed again."""
     me = _tls.pid
-    with _lock:
-        if me is not None and not me._alive and not me._finished and me._ident is not None:
-            if me._critical:
-                me._kill_deferred = True
-            else:
-                _set_async_exc(me._ident, id(_Killed))
+    if me is None or me._alive or me._finished:
+        return
+    leaving = threading.Event()
+    threading.Thread(
+        target=_rearm_after, args=(me, leaving), name="parent-rearm", daemon=True
+    ).start()
+    leaving.set()  # the last thing this thread does in the hook
+
+
+def _rearm_after(pid: Pid, leaving: threading.Event) -> None:
+    leaving.wait()
+    _interrupt(pid)
 
 
 def _die(pid: Pid, reason: Any, interrupt: bool) -> None:

@@ -56,6 +56,69 @@ def test_killing_and_ending_processes_under_a_profiler_does_not_hang() -> None:
     assert "['after']" in result.stdout
 
 
+# coverage, pdb and other debuggers trace every thread: sys.settrace for this one,
+# threading.settrace for the ones started later
+_TRACED = """
+        import sys, threading, time
+        def tracer(frame, event, arg):
+            return tracer
+        sys.settrace(tracer)
+        threading.settrace(tracer)
+"""
+
+
+def test_a_start_timeout_holds_under_a_tracer_while_init_is_blocked_in_c() -> None:
+    """``start_link(timeout=0.2)`` kills an ``init`` blocked in ``time.sleep``. The
+    kill raised CPython 3.11's interpreter-wide async-exception flag until the sleep
+    returned, and a traced thread spins at every function entry while that flag is up:
+    start_link returned only after the full sleep (coverage runs took 560 s instead of
+    30). Now the injecting thread lowers the flag at once."""
+    result = _run(
+        _TRACED
+        + """
+        import parent
+        from parent import GenServer
+
+        class Slow(GenServer):
+            def init(self):
+                time.sleep(8)
+
+        t0 = time.monotonic()
+        try:
+            Slow.start(timeout=0.2)
+        except parent.StartError as e:
+            print("reason", e.reason)
+        print("returned after", round(time.monotonic() - t0, 1))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "reason timeout" in result.stdout
+    elapsed = float(result.stdout.split("returned after")[1])
+    assert elapsed < 4.0, result.stdout
+
+
+def test_the_interpreter_exits_under_a_tracer_with_a_process_blocked_in_c() -> None:
+    """At exit the runtime kills a process still blocked in C after its grace period;
+    under a tracer the main thread then spun until the blocked call returned (here 60
+    s, so the subprocess timed out). It must exit after the 5 s grace."""
+    result = _run(
+        _TRACED
+        + """
+        from parent import GenServer, gen_server
+
+        class Stuck(GenServer):
+            def handle_cast(self, request):
+                time.sleep(60)
+
+        gen_server.cast(Stuck.start(), "sleep")
+        print("leaving")
+        """,
+        timeout=25.0,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "leaving" in result.stdout
+
+
 def test_interpreter_exit_gives_a_tree_its_childrens_shutdown_times() -> None:
     """A supervised child whose terminate needs longer than the default 5 s exit grace,
     but less than its own shutdown, finishes its terminate before the interpreter ends."""

@@ -477,3 +477,6 @@ class Parent(GenServer):
 
     def _sys_get_callback_module(self) -> type:
         return type(self)
+
+    def _sys_get_childspec(self, id: Any) -> ChildSpec:
+        return dict(self._child(id).spec)  # type: ignore[return-value]

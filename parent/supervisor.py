@@ -23,7 +23,7 @@ from compat._types import ChildSpec, ChildSpecLike, ChildType, Strategy
 from compat.child_spec import normalize
 from parent import gen_server
 from parent import process as _p
-from parent.errors import AlreadyStarted, NotFound, ProcessError, StartError, Stop
+from parent.errors import AlreadyStarted, Ignored, NotFound, ProcessError, StartError, Stop
 from parent.parent import Parent, _Child
 from parent.process import Pid, Server
 
@@ -33,6 +33,7 @@ __all__ = [
     "count_children",
     "delete_child",
     "get_callback_module",
+    "get_childspec",
     "init",
     "restart_child",
     "start_child",
@@ -116,12 +117,13 @@ def _from_init_value(value: Any) -> SupervisorInit:
 
 
 class _Retry:
-    """Private message: try again to start children whose restart failed."""
+    """Private message: try again to restart the group of child ``id``, whose restart
+    failed (Erlang's ``try_again_restart``)."""
 
-    __slots__ = ("ids",)
+    __slots__ = ("id",)
 
-    def __init__(self, ids: list[Hashable]) -> None:
-        self.ids = ids
+    def __init__(self, id: Hashable) -> None:
+        self.id = id
 
 
 class Supervisor(Parent):
@@ -170,9 +172,15 @@ class Supervisor(Parent):
         self._max_seconds = flags.max_seconds
         self._intensity = RestartIntensity(flags.max_restarts, flags.max_seconds)
         self._specs: dict[Hashable, ChildSpec] = {}
+        # ids whose restart failed and waits for its _Retry message (Erlang's
+        # "restarting" pid); terminate_child cancels it, delete_child refuses it
+        self._restarting: set[Hashable] = set()
         for spec in flags.children:
             try:
                 self._start_normalized(spec)
+            except Ignored:
+                if spec["restart"] == "temporary":
+                    continue  # as Erlang: an ignored temporary child is forgotten
             except StartError as exc:
                 logger.error(
                     "Supervisor %r failed to start child %r: %r", self._me, spec["id"], exc.reason
@@ -217,6 +225,8 @@ class Supervisor(Parent):
         return self._intensity.add()
 
     def _restart(self, failed: Hashable) -> None:
+        """Restart the group of the child ``failed`` (its strategy's group), counting one
+        restart; over the intensity, the supervisor shuts down."""
         if not self._add_restart():
             logger.error(
                 "Supervisor %r reached its maximum restart intensity "
@@ -226,26 +236,35 @@ class Supervisor(Parent):
                 self._max_seconds,
             )
             raise Stop("shutdown")
+        self._restart_group(failed)
+
+    def _group(self, failed: Hashable) -> list[Hashable]:
         ids = list(self._specs)
         if self._strategy == "one_for_one":
-            group = [failed]
-        elif self._strategy == "one_for_all":
-            group = ids
-        else:  # rest_for_one
-            group = ids[ids.index(failed) :]
-        others = [self._children[i] for i in group if i in self._children]
-        self._stop_in_reverse(others)
-        for child in others:
+            return [failed]
+        if self._strategy == "one_for_all":
+            return ids
+        return ids[ids.index(failed) :]  # rest_for_one
+
+    def _restart_group(self, failed: Hashable) -> None:
+        """Stop what still runs of the group (in reverse start order), then start the
+        whole group in start order. If a start fails, the children started so far keep
+        running and a `_Retry` for the failed one is posted: like Erlang, the retry
+        restarts the whole group again, siblings included."""
+        group = self._group(failed)
+        running = [self._children[i] for i in group if i in self._children]
+        self._stop_in_reverse(running)
+        for child in running:
             if child.restart == "temporary":
                 self._specs.pop(child.id, None)
-        self._start_group([i for i in group if i in self._specs])
-
-    def _start_group(self, ids: list[Hashable]) -> None:
-        for n, cid in enumerate(ids):
-            if cid in self._children or cid not in self._specs:
+        for cid in group:
+            spec = self._specs.get(cid)
+            if spec is None or cid in self._children:
                 continue
             try:
-                self._start_normalized(self._specs[cid])
+                self._start_normalized(spec)
+            except Ignored:
+                continue  # kept with no pid; restart_child tries again
             except StartError as exc:
                 logger.error(
                     "Supervisor %r could not restart child %r: %r; trying again",
@@ -253,18 +272,16 @@ class Supervisor(Parent):
                     cid,
                     exc.reason,
                 )
-                _p.send(self._me, _Retry(ids[n:]))
+                self._restarting.add(cid)
+                _p.send(self._me, _Retry(cid))
                 return
 
     def _handle_message(self, message: Any) -> Any:
         if type(message) is _Retry:
-            if not self._add_restart():
-                logger.error(
-                    "Supervisor %r reached its maximum restart intensity; shutting down",
-                    self._me,
-                )
-                raise Stop("shutdown")
-            self._start_group(message.ids)
+            if message.id not in self._restarting:
+                return None  # cancelled: terminate_child or delete_child came first
+            self._restarting.discard(message.id)
+            self._restart(message.id)
             return None
         return super()._handle_message(message)
 
@@ -296,7 +313,12 @@ class Supervisor(Parent):
             raise ValueError(
                 f"a stopped child keeps the id {cid!r}; restart_child or delete_child it first"
             )
-        child = self._start_normalized(normalized)
+        try:
+            child = self._start_normalized(normalized)
+        except Ignored:
+            if normalized["restart"] != "temporary":  # kept with no pid, as Erlang does
+                self._specs[cid] = normalized
+            raise
         self._specs[cid] = normalized
         return child.pid
 
@@ -305,9 +327,15 @@ class Supervisor(Parent):
             return self._specs[cid]
         except KeyError:
             raise NotFound(f"no child with id {cid!r}") from None
+        except TypeError:
+            raise TypeError(f"a child id must be hashable, got {cid!r}") from None
+
+    def _sys_get_childspec(self, cid: Hashable) -> ChildSpec:
+        return dict(self._spec(cid))  # type: ignore[return-value]
 
     def _sys_terminate_child(self, cid: Hashable) -> None:
         spec = self._spec(cid)
+        self._restarting.discard(cid)  # a pending restart is cancelled, as in Erlang
         child = self._children.get(cid)
         if child is not None:
             self._stop([child], "shutdown", ordered=True)
@@ -319,12 +347,19 @@ class Supervisor(Parent):
         running = self._children.get(cid)
         if running is not None:
             raise AlreadyStarted(running.pid)
+        if cid in self._restarting:
+            raise ProcessError(f"child {cid!r} is being restarted by the supervisor")
         return self._start_normalized(spec).pid
 
     def _sys_delete_child(self, cid: Hashable) -> None:
         self._spec(cid)
         if cid in self._children:
             raise ProcessError(f"child {cid!r} is running; terminate_child it first")
+        if cid in self._restarting:
+            raise ProcessError(
+                f"child {cid!r} is being restarted; terminate_child it first (that cancels "
+                "the restart), then delete_child"
+            )
         del self._specs[cid]
 
 
@@ -397,6 +432,23 @@ def get_callback_module(sup: Server) -> type:
         ```
     """
     result: type = gen_server._sys_call(sup, ("get_callback_module",))
+    return result
+
+
+def get_childspec(sup: Server, id: Any) -> ChildSpec:
+    """The spec of child ``id``, every default filled in (as `compat.normalize` gives
+    it); for a Parent or a GenRegistry, the spec of a running child.
+
+    Raises:
+        NotFound: no child has this id.
+
+    Example:
+        ```python
+        spec = supervisor.get_childspec(sup, "cache")
+        assert spec["restart"] == "permanent"
+        ```
+    """
+    result: ChildSpec = gen_server._sys_call(sup, ("get_childspec", id))
     return result
 
 

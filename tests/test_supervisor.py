@@ -192,6 +192,10 @@ INVALID: dict[str, tuple[Any, dict[str, Any], type[Exception]]] = {
     "bad strategy": (None, {"strategy": "one_for_some"}, ValueError),
     "negative max_restarts": (None, {"max_restarts": -1}, ValueError),
     "zero max_seconds": (None, {"max_seconds": 0}, ValueError),
+    "infinite max_seconds": (None, {"max_seconds": float("inf")}, ValueError),
+    "NaN max_seconds": (None, {"max_seconds": float("nan")}, ValueError),
+    "negative max_seconds": (None, {"max_seconds": -1.0}, ValueError),
+    "infinite max_restarts": (None, {"max_restarts": float("inf")}, ValueError),
 }
 
 
@@ -486,6 +490,145 @@ def test_a_restart_that_fails_once_is_tried_again(sups: list[Pid]) -> None:
     assert wait_until(lambda: len(attempts) == 3, 5.0)
     new = children_pids(sup)["flaky"]
     assert new is not None and new is not old and new.is_alive()
+
+
+class Gate:
+    """A start function: the first start succeeds (so the supervisor can start), then
+    the next ``fails`` starts fail, or every later one while ``open`` is false."""
+
+    def __init__(self, id: Any, log: Log | None = None, fails: int = 0) -> None:
+        self.id = id
+        self.log = log
+        self.fails = fails
+        self.open = True
+        self.attempts = 0
+
+    def __call__(self) -> Pid:
+        self.attempts += 1
+        if self.attempts > 1 and (not self.open or self.fails > 0):
+            self.fails -= 1
+            raise RuntimeError(f"{self.id} cannot start now")
+        return Member.start_link(self.id, self.log)
+
+
+def test_terminate_child_cancels_a_pending_restart(sups: list[Pid]) -> None:
+    """While the supervisor keeps retrying a failed restart, terminate_child cancels
+    it (Erlang: a terminated "restarting" child is not restarted): the child does not
+    come back, no more retries count toward the intensity, the supervisor stays up.
+    Before the fix the retry went on: the child came back after terminate_child, or
+    the supervisor shut itself down."""
+    gate = Gate("g")
+    sup = start(
+        sups,
+        [{"id": "g", "start": gate}, member("other")],
+        max_restarts=1_000_000,  # the retries run back to back until the cancel
+        max_seconds=60.0,
+    )
+    gate.open = False
+    end_child(sup, "g", "boom")
+    assert wait_until(lambda: gate.attempts >= 3, 5.0)  # retrying
+    supervisor.terminate_child(sup, "g")
+    tries = gate.attempts
+    gate.open = True
+    supervisor.count_children(sup)  # a retry already queued is handled by now
+    assert children_pids(sup)["g"] is None
+    assert gate.attempts == tries
+    assert supervisor.which_children(sup)[0][0] == "g"  # the spec is kept
+    assert sup.is_alive()
+    assert supervisor.restart_child(sup, "g").is_alive()
+
+
+def test_delete_child_of_a_child_being_restarted_raises_and_keeps_the_spec(
+    sups: list[Pid],
+) -> None:
+    gate = Gate("g")
+    sup = start(sups, [{"id": "g", "start": gate}], max_restarts=1_000_000, max_seconds=60.0)
+    gate.open = False
+    end_child(sup, "g", "boom")
+    assert wait_until(lambda: gate.attempts >= 2, 5.0)
+    with pytest.raises(ProcessError, match="being restarted"):
+        supervisor.delete_child(sup, "g")
+    with pytest.raises(ProcessError, match="being restarted"):
+        supervisor.restart_child(sup, "g")
+    assert [id for id, *_ in supervisor.which_children(sup)] == ["g"]
+    gate.open = True
+    assert wait_until(lambda: children_pids(sup)["g"] is not None, 5.0)
+
+
+GROUP_RETRY = {
+    # a, b, c: a crashes, b's restart fails once
+    "one_for_all": (
+        ["a", "b", "c"],
+        "a",
+        "b",
+        ["stop a", "stop c", "stop b", "start a", "stop a", "start a", "start b", "start c"],
+    ),
+    # a, b, c, d: b crashes, c's restart fails once; the retry restarts c's own group
+    # (c, d), as Erlang's try_again_restart does, so a and the new b are left alone
+    "rest_for_one": (
+        ["a", "b", "c", "d"],
+        "b",
+        "c",
+        ["stop b", "stop d", "stop c", "start b", "start c", "start d"],
+    ),
+}
+
+
+@pytest.mark.parametrize("strategy", list(GROUP_RETRY))
+def test_a_failed_group_restart_restarts_the_whole_group_again(
+    sups: list[Pid], strategy: str
+) -> None:
+    """Erlang retries a failed restart by restarting the group of the child that failed
+    to start, with the strategy: under one_for_all that is every child, so the siblings
+    started in the failed attempt are stopped (in reverse) and everything starts once
+    more, in order. Before the fix the retry started only the failed child and those
+    after it, leaving a as the failed attempt had left it."""
+    ids, crashing, failing, expected = GROUP_RETRY[strategy]
+    log = Log()
+    gate = Gate(failing, log, fails=1)
+    specs = [{"id": i, "start": gate} if i == failing else member(i, log) for i in ids]
+    sup = start(sups, specs, strategy=strategy, max_restarts=10, max_seconds=60.0)
+    before = children_pids(sup)
+    log.clear()
+    end_child(sup, crashing, "boom")
+    assert wait_until(lambda: len(log) >= len(expected), 5.0), log
+    supervisor.count_children(sup)
+    assert [f"{what} {id}" for what, id in log] == expected
+    after = children_pids(sup)
+    assert all(pid is not None and pid.is_alive() for pid in after.values())
+    assert (after["a"] is before["a"]) == (strategy == "rest_for_one")
+
+
+class Ignoring(GenServer):
+    def init(self) -> None:
+        raise parent.Ignore()
+
+
+def test_an_ignored_child_keeps_its_spec_without_a_pid(sups: list[Pid]) -> None:
+    ignored = {"id": "ignored", "start": (Ignoring.start_link, [])}
+    temporary = {**ignored, "id": "temporary", "restart": "temporary"}
+    sup = start(sups, [member("a"), ignored, temporary, member("b")])
+    pids = children_pids(sup)
+    assert list(pids) == ["a", "ignored", "b"]  # a temporary ignored child is forgotten
+    assert pids["ignored"] is None and pids["a"] is not None and pids["b"] is not None
+    assert supervisor.count_children(sup)["active"] == 2
+    with pytest.raises(parent.Ignored):
+        supervisor.restart_child(sup, "ignored")  # tried again, ignored again
+    with pytest.raises(parent.Ignored):
+        supervisor.start_child(sup, {**ignored, "id": "late"})
+    assert children_pids(sup)["late"] is None  # kept too, as Erlang keeps it
+
+
+def test_get_childspec(sups: list[Pid]) -> None:
+    sup = start(sups, [member("a", restart="transient")])
+    spec = supervisor.get_childspec(sup, "a")
+    assert spec["id"] == "a" and spec["restart"] == "transient" and spec["shutdown"] == 5.0
+    spec["restart"] = "temporary"  # a copy: the supervisor's own is untouched
+    assert supervisor.get_childspec(sup, "a")["restart"] == "transient"
+    supervisor.terminate_child(sup, "a")
+    assert supervisor.get_childspec(sup, "a")["id"] == "a"  # a stopped child's spec too
+    with pytest.raises(NotFound):
+        supervisor.get_childspec(sup, "nope")
 
 
 # -- dynamic children ----------------------------------------------------------------------

@@ -38,6 +38,7 @@ from typing import Any, Final, Generic, Literal, NoReturn, TypeVar
 
 from typing_extensions import TypeVarTuple, Unpack
 
+from compat._types import Shutdown
 from parent import gen_server
 from parent import process as _p
 from parent.errors import CallTimeout, ExitError, ProcessError
@@ -220,7 +221,7 @@ def _wait_all(
     pending = 0
     failed = None
     with _lock:
-        for ref in refs:
+        for ref in dict.fromkeys(refs):  # one wake-up per task, even if listed twice
             if ref._outcome is None:
                 ref._slot = slot
                 pending += 1
@@ -412,7 +413,7 @@ class Task:
         return results
 
     @staticmethod
-    def shutdown(task: TaskRef[T], shutdown: float | str = 5.0) -> Ok[T] | Exit | None:
+    def shutdown(task: TaskRef[T], shutdown: Shutdown = 5.0) -> Ok[T] | Exit | None:
         """Unlink the task and stop it: exit signal ``"shutdown"``, then a kill after
         ``shutdown`` seconds (``"brutal_kill"`` kills at once, ``"infinity"`` waits).
         Returns `Ok` if it finished first, ``Exit`` if it died of something else, and

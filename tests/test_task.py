@@ -294,6 +294,8 @@ def test_await_many_returns_results_in_order() -> None:
     tasks = [Task.async_(pow, 2, n) for n in range(6)]
     assert Task.await_many(tasks) == [1, 2, 4, 8, 16, 32]
     assert Task.await_many([]) == []
+    twice = Task.async_(lambda: "x")
+    assert Task.await_many([twice, twice], timeout=None) == ["x", "x"]
     with pytest.raises(ProcessError):
         Task.await_(tasks[0])
 

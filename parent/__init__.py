@@ -1,13 +1,15 @@
 """parent: Erlang/OTP's process model on Python threads.
 
 Processes with mailboxes, links and monitors (`parent.process`), GenServer
-(`parent.gen_server`), Parent, Supervisor (`parent.supervisor`), Task and Agent.
+(`parent.gen_server`), Parent, Supervisor (`parent.supervisor`), DynamicSupervisor
+(`parent.dynamic_supervisor`), Task and Agent.
 This module only re-exports the public names.
 """
 
 from compat._types import ChildType, Restart, Shutdown, Strategy
-from parent import gen_server, process, supervisor, testing
+from parent import dynamic_supervisor, gen_server, process, supervisor, testing
 from parent.agent import Agent
+from parent.dynamic_supervisor import DynamicSupervisor
 from parent.errors import (
     AlreadyStarted,
     CallTimeout,
@@ -34,6 +36,7 @@ __all__ = [
     "ChildType",
     "Continue",
     "Down",
+    "DynamicSupervisor",
     "Exit",
     "ExitError",
     "From",
@@ -58,6 +61,7 @@ __all__ = [
     "Task",
     "TaskRef",
     "TaskSupervisor",
+    "dynamic_supervisor",
     "gen_server",
     "process",
     "supervisor",

@@ -1,7 +1,9 @@
 """Tests of `parent.Ignore` and `parent.Ignored` (API.md "parent: DynamicSupervisor,
 Ignore, get_childspec"): an ``init`` that raises ``Ignore`` ends its process ``"normal"``
 without an exit signal to its caller and without a crash report, and every way of
-starting it raises ``Ignored`` and records nothing."""
+starting it (GenServer, Agent, Parent.start_child, dynamic_supervisor.start_child,
+GenRegistry) raises ``Ignored`` and records nothing. A Supervisor's handling of an
+ignored child is tested with the Supervisor."""
 
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ from parent import (
     Parent,
     Pid,
     StartError,
+    dynamic_supervisor,
     gen_server,
     process,
+    supervisor,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -204,6 +208,28 @@ def test_parent_start_child_raises_ignored_and_records_nothing(host: Pid) -> Non
     assert run(host, lambda p: p.exits) == []
 
 
+# -- DynamicSupervisor ----------------------------------------------------------------------
+
+
+def test_dynamic_supervisor_start_child_raises_ignored_and_records_nothing() -> None:
+    sup = dynamic_supervisor.start_link(max_children=1)
+    try:
+        seen: list[Pid] = []
+        with pytest.raises(Ignored):
+            dynamic_supervisor.start_child(sup, (Maybe, "ignore"))
+        with pytest.raises(Ignored):
+            dynamic_supervisor.start_child(
+                sup, {"id": "m", "start": (Maybe.start_link, ["ignore", seen])}
+            )
+        assert seen[0].join(0) == "normal"
+        assert supervisor.which_children(sup) == []
+        assert supervisor.count_children(sup)["specs"] == 0
+        pid = dynamic_supervisor.start_child(sup, (Maybe, "ok"))  # its one slot is free
+        assert supervisor.which_children(sup) == [(None, pid, "worker", [Maybe])]
+    finally:
+        dynamic_supervisor.stop(sup)
+
+
 # -- GenRegistry ---------------------------------------------------------------------------
 
 
@@ -223,7 +249,7 @@ def test_registry_raises_ignored_and_the_id_stays_free(registry: Pid, how: str, 
         fn(target, "a", ["ignore"])
     assert GenRegistry.lookup(target, "a") is None
     assert GenRegistry.count(target) == 0
-    assert parent.supervisor.count_children(registry)["active"] == 0
+    assert supervisor.count_children(registry)["active"] == 0
     # a later call may start it
     pid = fn(target, "a", ["ok"])
     assert GenRegistry.lookup(target, "a") is pid

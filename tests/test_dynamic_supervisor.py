@@ -140,6 +140,9 @@ def test_bad_options_raise_before_anything_starts(
 
 
 def test_child_spec_rejects_unknown_options_and_non_dicts() -> None:
+    plain = DynamicSupervisor.child_spec()
+    assert plain["id"] is DynamicSupervisor and plain["type"] == "supervisor"
+    assert plain["shutdown"] == "infinity" and plain["modules"] == [DynamicSupervisor]
     with pytest.raises(ValueError, match="'strategy'"):
         DynamicSupervisor.child_spec({"strategy": "one_for_all"})
     with pytest.raises(TypeError, match="42"):

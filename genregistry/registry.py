@@ -115,7 +115,7 @@ class _Starters:
                     return
                 self.idle += 1
             try:
-                job = self.jobs.get(True, self.IDLE)
+                job = _p._timed_get(self.jobs, self.IDLE)
             except Empty:
                 with self.cond:  # a job may have been claimed just as we timed out
                     try:

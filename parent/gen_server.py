@@ -319,7 +319,7 @@ def _start(
         on_death=on_death,
     )
     try:
-        result = ack.get(True, timeout)
+        result = _p._timed_get(ack, timeout)
     except Empty:
         parent = _p.current()
         if parent is not None:
@@ -502,7 +502,8 @@ def _await(p: Pid, slot: From, me: Pid | None, timeout: float | None, what: Any)
     if me is not None:
         me._waiting = slot
     try:
-        result = slot.get(True, timeout)
+        # the call's hot path: no extra function call where the queue's own get is safe
+        result = slot.get(True, timeout) if _p._TIMED_GET_IS_SAFE else _p._timed_get(slot, timeout)
     except Empty:
         raise CallTimeout(f"no reply from {p!r} to {what!r} within {timeout} s") from None
     finally:

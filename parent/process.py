@@ -162,6 +162,26 @@ _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
 _set_async_exc.restype = ctypes.c_int
 
 
+# CPython 3.10's SimpleQueue.get(True, timeout) can block for ever: when its first,
+# non-blocking try takes the queue's lock although the queue is empty (a fresh queue,
+# or one whose last item was put with nobody waiting), it recomputes the time left,
+# and if the thread was descheduled for longer than ``timeout`` meanwhile, the
+# negative result means "wait forever" to the lock (fixed in 3.11). A failed
+# get_nowait() first leaves the lock taken, so the timed get that follows waits on it
+# for exactly ``timeout``.
+_TIMED_GET_IS_SAFE = sys.version_info >= (3, 11)
+
+
+def _timed_get(q: SimpleQueue[Any], timeout: float | None) -> Any:
+    """``q.get(True, timeout)``, also safe on CPython 3.10 (raises ``queue.Empty``)."""
+    if timeout is not None and not _TIMED_GET_IS_SAFE:
+        try:
+            return q.get_nowait()
+        except Empty:
+            pass
+    return q.get(True, timeout)
+
+
 class Pid:
     """The handle of a process: one thread with one mailbox.
 
@@ -497,7 +517,7 @@ def receive(timeout: float | None = None) -> Any:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             me._parked = True
-            kind, payload, _slot = me._mbox.get(True, remaining)
+            kind, payload, _slot = _timed_get(me._mbox, remaining)
         except Empty:
             raise TimeoutError(f"no message within {timeout} s") from None
         finally:

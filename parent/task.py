@@ -191,7 +191,7 @@ def _wait(slot: From, timeout: float | None) -> Any:
     me = _p._tls.pid
     try:
         if me is None:
-            return slot.get(True, timeout)
+            return _p._timed_get(slot, timeout)
         return gen_server._await(me, slot, me, timeout, "a task result")
     except (Empty, CallTimeout):
         return _TIMED_OUT

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
-from probes import ProbeHandle
+from probes import FakeClock, ProbeHandle
 
+import compat._intensity as intensity_module
 from parent import process
 
 LEAK_DEADLINE = 5.0
@@ -48,3 +50,12 @@ def probes() -> Iterator[Callable[..., ProbeHandle]]:
     yield make
     for p in made:
         process.exit(p.pid, "kill")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Replace the clock restarts are counted with (only that one: everything else
+    keeps real time)."""
+    fake = FakeClock()
+    monkeypatch.setattr(intensity_module, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake

@@ -69,3 +69,14 @@ class ProbeHandle:
         process.send(self.pid, marker)
         got = self.next()
         assert got is marker, f"unexpected message {got!r}"
+
+
+class FakeClock:
+    """The clock restart intensity is counted with (``compat._intensity``), moved by
+    hand: ``now`` is what ``time.monotonic()`` returns there."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now

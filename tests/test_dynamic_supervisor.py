@@ -11,15 +11,14 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from probes import FakeClock
 
-import compat._intensity as intensity_module
 import parent
 from compat import ChildSpec
 from compat import spec as legacy_spec
@@ -299,22 +298,6 @@ def test_restart_types(sups: list[Pid], restart: str, reason: Any, restarted: bo
 
 
 # -- restart intensity ---------------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Replace the clock restarts are counted with (only that one)."""
-    fake = FakeClock()
-    monkeypatch.setattr(intensity_module, "time", SimpleNamespace(monotonic=fake.monotonic))
-    return fake
 
 
 def test_max_restarts_are_tolerated_and_one_more_stops_everything(

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import queue
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,8 +25,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from probes import FakeClock
 
-import compat._intensity as intensity_module
 import parent
 from parent import GenServer, NotFound, Parent, Pid, Stop, gen_server, process, supervisor
 
@@ -168,14 +167,6 @@ def test_the_parents_view_equals_the_live_children(n: int, ops: list[Any]) -> No
 # -- restart intensity -------------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 class Intensity(RuleBasedStateMachine):
     """Crash children of a one_for_one supervisor while a fake clock moves in steps that
     are exact binary fractions (so the window boundary ``now == t + max_seconds`` is hit
@@ -256,8 +247,5 @@ class Intensity(RuleBasedStateMachine):
             supervisor.stop(self.sup, timeout=10.0)
 
 
-def test_restart_intensity_follows_erlangs_rule(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock()
-    # only the supervisor's restart count reads this clock; everything else keeps time
-    monkeypatch.setattr(intensity_module, "time", SimpleNamespace(monotonic=clock.monotonic))
+def test_restart_intensity_follows_erlangs_rule(clock: FakeClock) -> None:
     run_state_machine_as_test(lambda: Intensity(clock), settings=SETTINGS)

@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from probes import FakeClock
 
-import compat._intensity as intensity_module
 import parent
 from compat import spec as legacy_spec
 from parent import (
@@ -428,22 +427,6 @@ def test_max_restarts_zero_gives_up_at_the_first_exit(sups: list[Pid]) -> None:
     sup = start(sups, [member("a")], max_restarts=0)
     end_child(sup, "a", "normal")
     assert sup.join(5.0) == "shutdown"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Replace the clock the supervisor counts restarts with (only that one)."""
-    fake = FakeClock()
-    monkeypatch.setattr(intensity_module, "time", SimpleNamespace(monotonic=fake.monotonic))
-    return fake
 
 
 def test_restarts_older_than_max_seconds_are_forgotten(sups: list[Pid], clock: FakeClock) -> None:

@@ -577,6 +577,9 @@ def _interrupt(pid: Pid) -> None:
             break
         for thread in starting:  # a start ends within moments: it only needs the GIL
             thread._started.wait(1.0)  # type: ignore[attr-defined]
+        # past _started a thread only has to leave _limbo (threading's next two lines;
+        # no event marks that): hand it the GIL rather than spin for a switch interval
+        time.sleep(0)
     pid._mbox.put(_WAKE_ITEM)
     slot = pid._waiting
     if slot is not None:
@@ -683,10 +686,12 @@ def _rearm_kill() -> None:
     if me is None or me._alive or me._finished:
         return
     leaving = threading.Event()
-    threading.Thread(
-        target=_rearm_after, args=(me, leaving), name="parent-rearm", daemon=True
-    ).start()
-    leaving.set()  # the last thing this thread does in the hook
+    try:
+        threading.Thread(
+            target=_rearm_after, args=(me, leaving), name="parent-rearm", daemon=True
+        ).start()
+    finally:  # also when the kill fires inside start(): the helper must not wait for ever
+        leaving.set()  # the last thing this thread does in the hook
 
 
 def _rearm_after(pid: Pid, leaving: threading.Event) -> None:

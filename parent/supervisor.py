@@ -168,8 +168,6 @@ class Supervisor(Parent):
         self._setup()
         flags = _from_init_value(self.init(*args))
         self._strategy: Strategy = flags.strategy
-        self._max_restarts = flags.max_restarts
-        self._max_seconds = flags.max_seconds
         self._intensity = RestartIntensity(flags.max_restarts, flags.max_seconds)
         self._specs: dict[Hashable, ChildSpec] = {}
         # ids whose restart failed and waits for its _Retry message (Erlang's
@@ -232,8 +230,8 @@ class Supervisor(Parent):
                 "Supervisor %r reached its maximum restart intensity "
                 "(%d restarts in %s s); shutting down",
                 self._me,
-                self._max_restarts,
-                self._max_seconds,
+                self._intensity.max_restarts,
+                self._intensity.max_seconds,
             )
             raise Stop("shutdown")
         self._restart_group(failed)

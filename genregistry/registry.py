@@ -24,14 +24,14 @@ caller when the worker's exit arrives.
 from __future__ import annotations
 
 import threading
-from _queue import SimpleQueue
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from queue import Empty
 from typing import Any, TypeVar
 
 from compat._types import ChildSpec, ChildType
 from compat.child_spec import normalize
 from compat.config import gen_module
+from parent import _lifecycle as _lc
+from parent import _pool
 from parent import process as _p
 from parent.errors import AlreadyStarted, NoProcess, NotFound, StartError
 from parent.gen_server import NoReply
@@ -45,8 +45,10 @@ A = TypeVar("A")
 _READ_TIMEOUT = 5.0
 _CLOSE_TIMEOUT = 30.0  # how long a terminating registry waits for starts in progress
 
-# registry name -> its table (id -> worker pid). Written under parent.process._lock.
+# registry name -> its table (id -> worker pid). Written under _tables_lock (taken in a
+# death hook, so under the runtime's lock: nothing holding _tables_lock may take that).
 _tables: dict[Hashable, dict[Hashable, Pid]] = {}
+_tables_lock = threading.Lock()
 
 
 class _Started:
@@ -69,68 +71,43 @@ class _KillAfter:
 
 
 class _Starters:
-    """The starter threads of one registry. Each runs one start at a time, acting for
-    the registry, then waits up to ``IDLE`` seconds for another before it exits, so a
-    burst of new ids reuses threads instead of creating one per start, and a slow
-    ``init`` still holds up only the thread (and the id) it runs on.
+    """The starts in progress of one registry. Each start runs on a runtime thread
+    (`parent._pool`: parked threads are reused, so a burst of new ids does not create
+    one thread per start), acting for the registry; a slow ``init`` holds up only the
+    thread (and the id) it runs on.
 
-    ``cond`` (over the registry's ``_start_lock``) guards ``idle`` (threads waiting for
-    a job that no `submit` has claimed yet), ``busy`` (starts in progress) and
-    ``closing``; ``jobs`` is what idle threads wait on.
+    ``cond`` (over the registry's ``_start_lock``) guards ``busy`` (starts in progress)
+    and ``closing``.
     """
 
-    IDLE = 1.0
-
-    def __init__(self, lock: threading.Lock, label: str) -> None:
+    def __init__(self, lock: threading.Lock) -> None:
         self.cond = threading.Condition(lock)
-        self.label = label
-        self.jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
-        self.idle = 0
         self.busy = 0
         self.closing = False
 
     def submit(self, job: Callable[[], None]) -> None:
         with self.cond:
-            if self.idle:
-                self.idle -= 1  # claim one waiting thread
-                self.jobs.put(job)
-                return
-        threading.Thread(target=self._run, args=(job,), name=self.label, daemon=True).start()
+            if self.closing:
+                return  # a start the closed registry no longer wants
+            self.busy += 1
+        _pool.submit(self._run, job)
 
-    def _run(self, job: Callable[[], None] | None) -> None:
-        while job is not None:
+    def _run(self, job: Callable[[], None]) -> None:
+        try:
             with self.cond:
                 if self.closing:
                     return  # a start the closed registry no longer wants
-                self.busy += 1
-            try:
-                job()
-            finally:
-                with self.cond:
-                    self.busy -= 1
-                    if not self.busy:
-                        self.cond.notify_all()
+            job()
+        finally:
             with self.cond:
-                if self.closing:
-                    return
-                self.idle += 1
-            try:
-                job = _p._timed_get(self.jobs, self.IDLE)
-            except Empty:
-                with self.cond:  # a job may have been claimed just as we timed out
-                    try:
-                        job = self.jobs.get_nowait()
-                    except Empty:
-                        self.idle -= 1
-                        return
+                self.busy -= 1
+                if not self.busy:
+                    self.cond.notify_all()
 
     def close(self) -> None:
-        """No more starts: idle threads exit now, and a job not yet begun is dropped."""
+        """No more starts: a job not yet begun is dropped."""
         with self.cond:
             self.closing = True
-            for _ in range(self.idle):
-                self.jobs.put(None)
-            self.idle = 0
 
     def wait_idle(self, timeout: float | None) -> None:
         """Wait (up to ``timeout``) until no start is in progress. A start that finishes
@@ -153,22 +130,23 @@ class _Registry(Parent):
         # _start_lock guards the starters' state (see _Starters); once the registry is
         # closing, a starter kills the worker it started instead of handing it over
         self._start_lock = threading.Lock()
-        self._starters = _Starters(self._start_lock, f"genregistry-starter-{name!r}")
+        self._starters = _Starters(self._start_lock)
         self._type: ChildType
         self._type, self._shutdown = _worker_shutdown(worker_module)
         me = self._me
         assert me is not None
         table = self._workers
-        with _p._lock:
+        with _tables_lock:
             if name in _tables:
                 raise StartError(("table_exists", name), f"a registry named {name!r} exists")
             _tables[name] = table
 
-            def drop_table(_pid: Pid) -> None:
+        def drop_table(_pid: Pid) -> None:
+            with _tables_lock:
                 if _tables.get(name) is table:
                     del _tables[name]
 
-            me._hooks.append(drop_table)
+        _lc.on_death(me, drop_table)
 
     # -- requests --------------------------------------------------------------------
 
@@ -213,9 +191,9 @@ class _Registry(Parent):
         def run() -> None:
             if not me._alive:  # killed meanwhile: its callers were answered by its death
                 return
-            _p._tls.pid = me  # act as the registry: the worker links to it
             try:
-                result: Pid | StartError = start_link(*args)
+                with _lc.acting_for(me):  # the worker links to the registry
+                    result: Pid | StartError = start_link(*args)
                 if type(result) is not Pid:
                     result = StartError(
                         ("bad_return", result),
@@ -226,8 +204,6 @@ class _Registry(Parent):
             except Exception as exc:
                 result = StartError(exc, f"starting worker {id!r} failed: {exc!r}")
                 result.__cause__ = exc
-            finally:
-                _p._tls.pid = None
             with starters.cond:
                 if not starters.closing:
                     _p.send(me, _Started(id, result))
@@ -274,7 +250,7 @@ class _Registry(Parent):
             return NoReply
         self._stopping[pid] = [from_]
         if self._shutdown == "brutal_kill":
-            _p._kill(pid)
+            _lc.kill(pid)
         else:
             _p.exit(pid, "shutdown")
             if self._shutdown != "infinity":
@@ -294,7 +270,7 @@ class _Registry(Parent):
             return None
         if kind is _KillAfter:
             if message.pid in self._by_pid:
-                _p._kill(message.pid)
+                _lc.kill(message.pid)
             return None
         if kind is _p.Exit and message.pid not in self._by_pid:
             self._reaped.discard(message.pid)
@@ -349,8 +325,7 @@ class _Registry(Parent):
         the registry, which started them, but not its children yet."""
         me = self._me
         assert me is not None
-        with _p._lock:
-            return [q for q in me._links if q._parent is me and q not in self._by_pid]
+        return [q for q in _p._links_of(me) if q._parent is me and q not in self._by_pid]
 
     def _drain_started(self) -> list[Pid]:
         """Workers whose start reports are still in the mailbox (none can arrive once
@@ -359,18 +334,14 @@ class _Registry(Parent):
         assert me is not None
         started: list[Pid] = []
         keep: list[Any] = []
-        while True:
-            try:
-                item = me._mbox.get_nowait()
-            except Empty:
-                break
+        for item in _lc.take_all(me):
             payload = item[1]
             if type(payload) is _Started and type(payload.result) is Pid:
                 started.append(payload.result)
             else:
                 keep.append(item)
         for item in keep:
-            me._mbox.put(item)
+            _lc.post(me, item)
         return started
 
     # -- supervisor queries ----------------------------------------------------------

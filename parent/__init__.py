@@ -22,7 +22,7 @@ from parent.errors import (
     StartError,
     Stop,
 )
-from parent.gen_server import Continue, GenServer, NoReply
+from parent.gen_server import TIMEOUT, Continue, GenServer, Hibernate, NoReply, Timeout
 from parent.parent import Parent
 from parent.process import Down, Exit, From, Pid, Ref, Server
 from parent.supervisor import Supervisor
@@ -30,6 +30,7 @@ from parent.task import Ok, Task, TaskRef
 from parent.task_supervisor import TaskSupervisor
 
 __all__ = [
+    "TIMEOUT",
     "AlreadyStarted",
     "Agent",
     "CallTimeout",
@@ -41,6 +42,7 @@ __all__ = [
     "ExitError",
     "From",
     "GenServer",
+    "Hibernate",
     "Ignore",
     "Ignored",
     "NoProcess",
@@ -61,6 +63,7 @@ __all__ = [
     "Task",
     "TaskRef",
     "TaskSupervisor",
+    "Timeout",
     "dynamic_supervisor",
     "gen_server",
     "process",

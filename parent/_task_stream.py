@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from parent import _lifecycle as _lc
 from parent import process as _p
 from parent.errors import CallTimeout
 from parent.process import Exit, From, Pid
@@ -50,7 +51,7 @@ def _stop_tasks(refs: list[TaskRef[Any]], owner: Pid | None) -> None:
     for ref in refs:
         if owner is not None:
             _p._unlink_pair(owner, ref._pid)
-        _p._kill(ref._pid)
+        _lc.kill(ref._pid)
 
 
 class _Collecting(threading.local):
@@ -81,7 +82,7 @@ def stream(
     task of one item, whose outcome wakes ``slot``. Every running task has the deadline
     ``timeout`` after its start; they start in order, so the oldest one is the first due."""
     slot = From()
-    owner = _p._tls.pid
+    owner = _p.current()
     items = iter(iterable)
     more = True
     running: dict[TaskRef[Any], tuple[int, float | None]] = {}  # in start order

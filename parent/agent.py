@@ -42,9 +42,15 @@ class Agent(GenServer):
 
     @classmethod
     def start_link(  # type: ignore[override]
-        cls, fn: Callable[[], Any], name: Hashable = None, timeout: float | None = 5.0
+        cls,
+        fn: Callable[[], Any],
+        name: Hashable = None,
+        timeout: float | None = 5.0,
+        hibernate_after: float | None = None,
     ) -> Pid:
-        """Start an agent holding ``fn()``, linked to the caller.
+        """Start an agent holding ``fn()``, linked to the caller. With
+        ``hibernate_after``, an agent left alone that long gives its thread up until
+        its next request.
 
         Example:
             ```python
@@ -53,7 +59,7 @@ class Agent(GenServer):
         """
         if not callable(fn):
             raise TypeError(f"Agent.start_link needs a callable, got {fn!r}")
-        return super().start_link(fn, name=name, timeout=timeout)
+        return super().start_link(fn, name=name, timeout=timeout, hibernate_after=hibernate_after)
 
     @staticmethod
     def get(agent: Server, fn: Callable[[Any], T], timeout: float | None = 5.0) -> T:

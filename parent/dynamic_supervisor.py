@@ -44,6 +44,7 @@ from typing import Any
 from compat._intensity import RestartIntensity, check_intensity
 from compat._types import ChildSpec, ChildSpecLike
 from compat.child_spec import normalize
+from parent import _lifecycle as _lc
 from parent import gen_server
 from parent import process as _p
 from parent.errors import Ignored, NotFound, StartError, Stop
@@ -260,7 +261,7 @@ class DynamicSupervisor(Parent):
         return pid
 
     def _child_exited(self, child: _Child, reason: Any) -> Any:
-        clean = _p._is_clean(reason)
+        clean = _lc.is_clean(reason)
         if not clean:
             logger.error(
                 "Child %r of DynamicSupervisor %r terminated\n** (exit) %r\nPid: %r\nRestart: %s",

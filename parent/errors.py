@@ -67,17 +67,23 @@ class ExitError(ProcessError):
     """The server exited before it replied. ``reason`` is its exit reason; when the
     reason is an exception (a crash), it is also this error's ``__cause__``.
 
+    ``handled`` tells the two ways a server can die on a caller apart: ``False`` when
+    it died with the request still unread in its mailbox (so the request had no effect
+    and can safely be sent again, to a new server), ``True`` when it died after taking
+    the request (or when that cannot be known).
+
     Example:
         ```python
         try:
             gen_server.call(server, "crash")
         except parent.ExitError as e:
-            print(e.reason)
+            print(e.reason, e.handled)   # e.g. ZeroDivisionError(...) True
         ```
     """
 
-    def __init__(self, reason: Any, message: str | None = None) -> None:
+    def __init__(self, reason: Any, message: str | None = None, *, handled: bool = True) -> None:
         self.reason = reason
+        self.handled = handled
         super().__init__(message if message is not None else f"process exited: {reason!r}")
 
 

@@ -13,33 +13,27 @@ every reply slot still open (`parent.process._fail_callers`), so callers wake wi
 from __future__ import annotations
 
 import logging
-from _queue import SimpleQueue
 from collections.abc import Hashable
 from queue import Empty
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from parent import _lifecycle as _lc
+from parent import _serve
 from parent import process as _p
-from parent.errors import (
-    _NO_REPLY,
-    AlreadyStarted,
-    CallTimeout,
-    ExitError,
-    Ignore,
-    Ignored,
-    NoProcess,
-    ProcessError,
-    StartError,
-    Stop,
-)
-from parent.process import _CALL, _CAST, _INFO, _STOP, _SYS, _WAKE, From, Pid, Server
+from parent._runtime import _CALL, _CAST, _SYS, From, Pid, Server, _Died
+from parent._serve import TIMEOUT, Continue, Hibernate, NoReply, Timeout
+from parent.errors import CallTimeout, ExitError, NoProcess, ProcessError
 
 if TYPE_CHECKING:
     from compat._types import ChildSpec
 
 __all__ = [
+    "TIMEOUT",
     "Continue",
     "GenServer",
+    "Hibernate",
     "NoReply",
+    "Timeout",
     "call",
     "cast",
     "reply",
@@ -47,50 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("parent")
-
-
-class _NoReplyType:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "parent.NoReply"
-
-
-NoReply: Final = _NoReplyType()
-"""Return this from ``handle_call`` to answer later with `reply`."""
-
-
-class Continue:
-    """Return ``Continue(arg)`` from any callback to run ``handle_continue(arg)`` before
-    the next message. From ``handle_call``, ``Continue(arg, reply=value)`` replies first;
-    without ``reply=`` it replies nothing (as `NoReply`).
-
-    Example:
-        ```python
-        def init(self, path):
-            return parent.Continue(("load", path))   # start_link returns at once
-
-        def handle_continue(self, arg):
-            _, path = arg
-            self.data = open(path).read()
-        ```
-    """
-
-    __slots__ = ("arg", "reply")
-
-    def __init__(self, arg: Any, reply: Any = _NO_REPLY) -> None:
-        self.arg = arg
-        self.reply = reply
-
-    @property
-    def has_reply(self) -> bool:
-        """Whether a ``reply`` was given."""
-        return self.reply is not _NO_REPLY
-
-    def __repr__(self) -> str:
-        if self.has_reply:
-            return f"Continue({self.arg!r}, reply={self.reply!r})"
-        return f"Continue({self.arg!r})"
 
 
 class GenServer:
@@ -123,9 +73,17 @@ class GenServer:
     # -- starting --------------------------------------------------------------------
 
     @classmethod
-    def start_link(cls, *args: Any, name: Hashable = None, timeout: float | None = 5.0) -> Pid:
+    def start_link(
+        cls,
+        *args: Any,
+        name: Hashable = None,
+        timeout: float | None = 5.0,
+        hibernate_after: float | None = None,
+    ) -> Pid:
         """Start the server linked to the calling process (when it is a process) and
-        return once ``init(*args)`` has finished.
+        return once ``init(*args)`` has finished. With ``hibernate_after``, the server
+        hibernates by itself after that many seconds with nothing to do (see
+        `parent.Hibernate`).
 
         Raises:
             StartError: ``init`` raised (the exception is ``reason`` and ``__cause__``)
@@ -140,10 +98,16 @@ class GenServer:
             pid = Counter.start_link(0, name="counter")
             ```
         """
-        return _start(cls, args, name, timeout, link=True)
+        return _start(cls, args, name, timeout, True, hibernate_after)
 
     @classmethod
-    def start(cls, *args: Any, name: Hashable = None, timeout: float | None = 5.0) -> Pid:
+    def start(
+        cls,
+        *args: Any,
+        name: Hashable = None,
+        timeout: float | None = 5.0,
+        hibernate_after: float | None = None,
+    ) -> Pid:
         """Like `start_link`, without the link.
 
         Example:
@@ -151,7 +115,7 @@ class GenServer:
             pid = Counter.start(0)
             ```
         """
-        return _start(cls, args, name, timeout, link=False)
+        return _start(cls, args, name, timeout, False, hibernate_after)
 
     @classmethod
     def child_spec(cls, arg: Any = None) -> ChildSpec:
@@ -268,28 +232,13 @@ class GenServer:
         self.terminate(reason)
 
 
-# -- the server loop -------------------------------------------------------------------
-
-
-class _Ack:
-    __slots__ = ("cause", "reason")
-
-    def __init__(self, reason: Any, cause: BaseException | None) -> None:
-        self.reason = reason
-        self.cause = cause
-
-
-_OK: Final = object()
-_IGNORED: Final = object()  # the ack of an init that raised Ignore
-
-
 def _start(
     cls: type[GenServer],
     args: tuple[Any, ...],
     name: Hashable,
     timeout: float | None,
-    *,
     link: bool,
+    hibernate_after: float | None,
 ) -> Pid:
     if not (isinstance(cls, type) and issubclass(cls, GenServer)):
         raise TypeError(f"start_link needs a GenServer subclass, got {cls!r}")
@@ -299,189 +248,8 @@ def _start(
         _p._check_hashable(name)
         if type(name) is Pid:
             raise ValueError(f"{name!r} cannot be used as a process name")
-    ack: SimpleQueue[Any] = SimpleQueue()
-
-    def on_death(dead: Pid) -> None:
-        ack.put(_Ack(dead._reason, None))
-
-    def body(pid: Pid) -> Any:
-        return _serve(cls, args, pid, ack)
-
-    pid = _p._spawn(
-        body,
-        cls.__qualname__,
-        link=link,
-        name=name,
-        on_name_taken=lambda taken: AlreadyStarted(
-            taken, f"the name {name!r} is already registered to {taken!r}"
-        ),
-        # a process killed during init never acknowledges: its death answers instead
-        on_death=on_death,
-    )
-    try:
-        result = _p._timed_get(ack, timeout)
-    except Empty:
-        parent = _p.current()
-        if parent is not None:
-            _p._unlink_pair(parent, pid)
-        _p._kill(pid)
-        raise StartError(
-            "timeout", f"{cls.__qualname__}.init did not finish within {timeout} s"
-        ) from None
-    if result is _OK:
-        with _p._lock:  # started: the hook has done its job
-            if on_death in pid._hooks:
-                pid._hooks.remove(on_death)
-        return pid
-    # the failed process is on its way out (it still logs its crash): wait for it, so
-    # that when StartError is raised it is dead and its name free for a retry
-    pid.join()
-    if result is _IGNORED:
-        raise Ignored(f"{cls.__qualname__}.init raised Ignore: nothing was started")
-    if result.cause is not None:
-        raise StartError(result.reason) from result.cause
-    raise StartError(result.reason)
-
-
-def _serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> Any:
-    """The whole life of a GenServer process; returns its exit reason."""
-    if cls._traps_exits:
-        pid._trap = True
-    try:
-        server = cls()
-        pid._server = server
-        result = server._boot(args)
-    except Ignore:
-        _unlink_parent(pid)  # no exit signal, not even "normal", reaches the caller
-        ack.put(_IGNORED)
-        return "normal"
-    except Stop as stop:
-        _unlink_parent(pid)
-        cause = stop.__cause__ if isinstance(stop.__cause__, BaseException) else None
-        ack.put(_Ack(stop.reason, cause))
-        if not _p._is_clean(stop.reason):
-            _p._log_crash(pid, stop.reason, None)
-        return stop.reason
-    except _p._Killed:
-        raise
-    except BaseException as exc:
-        _unlink_parent(pid)
-        ack.put(_Ack(exc, exc))
-        _p._log_crash(pid, exc, None)
-        return exc
-    ack.put(_OK)
-    return _loop(server, pid, result)
-
-
-def _unlink_parent(pid: Pid) -> None:
-    parent = pid._parent
-    if parent is not None:
-        _p._unlink_pair(parent, pid)
-        pid._parent = None
-
-
-def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
-    get = pid._mbox.get
-    # bound once: the callbacks are looked up when the loop starts, not per message
-    handle_call = server.handle_call
-    handle_cast = server.handle_cast
-    msg: Any = None
-    try:
-        while type(result) is Continue:
-            result = server.handle_continue(result.arg)
-        while True:
-            pid._parked = True
-            msg = get()
-            pid._parked = False
-            if not pid._alive:  # killed while parked: _interrupt only woke us
-                if msg[2] is not None:  # a call taken just before the killer's drain
-                    msg[2].put(_p._Died(pid._reason))
-                raise _p._Killed
-            kind = msg[0]
-            if kind is _CALL:
-                pid._cur = msg  # so that the server's death answers this caller
-                slot = msg[2]
-                try:
-                    result = handle_call(msg[1], slot)
-                except Stop as stop:
-                    if stop.has_reply:
-                        slot.put(stop.reply)
-                    raise
-                if result is NoReply:
-                    _p._defer_reply(pid, slot)
-                    continue
-                if type(result) is Continue:
-                    if result.has_reply:
-                        slot.put(result.reply)
-                    else:
-                        _p._defer_reply(pid, slot)
-                    while type(result) is Continue:
-                        result = server.handle_continue(result.arg)
-                    continue
-                slot.put(result)
-                continue
-            if kind is _CAST:
-                result = handle_cast(msg[1])
-            elif kind is _INFO:
-                message = msg[1]
-                if (
-                    type(message) is _p.Exit
-                    and message.pid is not None
-                    and message.pid is pid._parent
-                    and pid._trap
-                ):
-                    raise Stop(message.reason)  # the parent's exit signal: terminate
-                result = server._handle_message(message)
-            elif kind is _SYS:
-                pid._cur = msg
-                msg[2].put(server._handle_system(msg[1]))
-                continue
-            elif kind is _STOP:
-                raise Stop(msg[1])
-            elif kind is _WAKE:
-                if not pid._alive:
-                    raise _p._Killed
-                continue
-            else:  # pragma: no cover - defensive
-                continue
-            while type(result) is Continue:
-                result = server.handle_continue(result.arg)
-    except Stop as stop:
-        reason = stop.reason
-        crash: BaseException | None = None
-    except _p._Killed:
-        raise
-    except BaseException as exc:
-        reason = exc
-        crash = exc
-    if not pid._alive:  # killed while handling: no terminate
-        raise _p._Killed
-    try:
-        server._terminate(reason)
-    except _p._Killed:
-        raise
-    except BaseException as exc:
-        _p._log_crash(pid, exc, _describe(msg))
-        return exc
-    if crash is not None or not _p._is_clean(reason):
-        _p._log_crash(pid, reason, _describe(msg))
-    return reason
-
-
-def _describe(msg: Any) -> str | None:
-    """The last message of a crash report, as the user sent it."""
-    if msg is None:
-        return None
-    kind, payload, _slot = msg
-    if kind is _CALL:
-        return f"call {payload!r}"
-    if kind is _CAST:
-        return f"cast {payload!r}"
-    if kind is _INFO:
-        return f"info {payload!r}"
-    if kind is _STOP:
-        return f"stop {payload!r}"
-    return f"{kind!r} {payload!r}"
+    after = _serve.check_hibernate_after(hibernate_after)
+    return _serve.start(cls, args, name, timeout, link=link, hibernate_after=after)
 
 
 # -- client functions ----------------------------------------------------------------
@@ -497,28 +265,22 @@ def _target(server: Server) -> Pid:
 
 
 def _await(p: Pid, slot: From, me: Pid | None, timeout: float | None, what: Any) -> Any:
-    if not p._alive:  # it died after we put the request: maybe nobody will answer
-        slot.put(_p._Died(p._reason))
-    if me is not None:
-        me._waiting = slot
+    if not p._alive:  # it died after we put the request: its death may have missed it
+        _lc.answer_unread(p, slot)
     try:
-        # the call's hot path: no extra function call where the queue's own get is safe
-        result = slot.get(True, timeout) if _p._TIMED_GET_IS_SAFE else _p._timed_get(slot, timeout)
+        result = _lc.wait_reply(me, slot, timeout)
     except Empty:
         raise CallTimeout(f"no reply from {p!r} to {what!r} within {timeout} s") from None
-    finally:
-        if me is not None:
-            me._waiting = None
-    if me is not None and not me._alive:  # killed while waiting: _interrupt only woke us
-        raise _p._Killed
-    if type(result) is _p._Died:
+    if type(result) is _Died:
         reason = result.reason
-        err = ExitError(reason, f"{p!r} exited with {reason!r} before replying to {what!r}")
+        err = ExitError(
+            reason,
+            f"{p!r} exited with {reason!r} before replying to {what!r}",
+            handled=result.handled,
+        )
         if isinstance(reason, BaseException):
             raise err from reason
         raise err
-    if result is _p._KILLED_WHILE_WAITING:
-        raise _p._Killed
     return result
 
 
@@ -529,7 +291,8 @@ def call(server: Server, request: Any, timeout: float | None = 5.0) -> Any:
         NoProcess: the server is dead or the name unknown.
         CallTimeout: no reply within ``timeout`` seconds (``None``: wait forever); a
             late reply is dropped.
-        ExitError: the server died before replying (a crash is also the ``__cause__``).
+        ExitError: the server died before replying (a crash is also the ``__cause__``);
+            its ``handled`` is ``False`` when the server never took the request.
         ProcessError: a process called itself.
 
     Example:
@@ -542,13 +305,15 @@ def call(server: Server, request: Any, timeout: float | None = 5.0) -> Any:
         raise NoProcess(
             f"no process is registered under {server!r}" if p is None else f"{p!r} is not alive"
         )
-    me = _p._tls.pid
+    me = _p.current()
     if me is p:
         raise ProcessError(f"{p!r} called itself with {request!r}: it would wait forever")
     if timeout is not None and timeout < 0:
         raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
     slot = From()
     p._mbox.put((_CALL, request, slot))
+    if p._hib:  # _lifecycle.post, inlined on this hot path
+        _lc.wake(p)
     return _await(p, slot, me, timeout, request)
 
 
@@ -556,11 +321,12 @@ def _sys_call(server: Server, request: Any, timeout: float | None = 5.0) -> Any:
     """A system request (supervisor queries and changes): the reply, or the exception
     instance the server answered with, raised here."""
     p = _target(server)
-    if p is _p._tls.pid:
+    me = _p.current()
+    if p is me:
         raise ProcessError(f"{p!r} cannot send a supervisor request to itself")
     slot = From()
-    p._mbox.put((_SYS, request, slot))
-    result = _await(p, slot, _p._tls.pid, timeout, request)
+    _lc.post(p, (_SYS, request, slot))
+    result = _await(p, slot, me, timeout, request)
     if isinstance(result, BaseException):
         raise result
     return result
@@ -578,6 +344,8 @@ def cast(server: Server, request: Any) -> None:
     p = server if type(server) is Pid else _p.whereis(server)
     if p is not None and p._alive:
         p._mbox.put((_CAST, request, None))
+        if p._hib:  # _lifecycle.post, inlined on this hot path
+            _lc.wake(p)
 
 
 def reply(from_: From, value: Any) -> None:
@@ -610,7 +378,7 @@ def stop(server: Server, reason: Any = "normal", timeout: float | None = None) -
         ```
     """
     p = _target(server)
-    if p is _p._tls.pid:
+    if p is _p.current():
         raise ProcessError(f"{p!r} cannot stop itself with gen_server.stop; raise Stop instead")
     if timeout is not None and timeout < 0:
         raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
@@ -618,7 +386,7 @@ def stop(server: Server, reason: Any = "normal", timeout: float | None = None) -
     try:
         final = p.join(timeout)
     except TimeoutError:
-        _p._kill(p)
+        _lc.kill(p)
         raise CallTimeout(f"{p!r} did not stop within {timeout} s; it was killed") from None
     if isinstance(final, BaseException) and final is not reason:
         raise ExitError(final, f"{p!r} crashed while stopping: {final!r}") from final

@@ -18,7 +18,9 @@ from typing import Any
 
 from compat._types import ChildSpec, ChildSpecLike
 from compat.child_spec import normalize
+from parent import _lifecycle as _lc
 from parent import process as _p
+from parent._runtime import _INFO
 from parent.errors import NotFound, ProcessError, StartError
 from parent.gen_server import GenServer
 from parent.process import Exit, Pid
@@ -85,7 +87,7 @@ def stop_pids(
     pending: list[tuple[Pid, float | None]] = []
     for pid, shutdown in children:
         if shutdown == "brutal_kill":
-            _p._kill(pid)
+            _lc.kill(pid)
             continue
         _p.exit(pid, reason)
         limit = None if shutdown == "infinity" else float(shutdown)
@@ -103,7 +105,7 @@ def _await_or_kill(pid: Pid, deadline: float | None) -> None:
     try:
         pid.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
     except TimeoutError:
-        _p._kill(pid)
+        _lc.kill(pid)
 
 
 class Parent(GenServer):
@@ -347,7 +349,7 @@ class Parent(GenServer):
 
     def _check_owner(self, what: str) -> None:
         me = getattr(self, "_me", None)
-        if me is None or _p._tls.pid is not me:
+        if me is None or _p.current() is not me:
             raise ProcessError(
                 f"Parent.{what} can only be called from the parent's own process "
                 f"({me!r}), not from {_p.current()!r}"
@@ -375,7 +377,7 @@ class Parent(GenServer):
         if not _p._link_pair(me, pid) and pid._parent is not me:
             # it died before we could link to it, and was never linked to us: no Exit
             # message will come, so post one ourselves
-            me._mbox.put((_p._INFO, Exit(pid, pid._reason), None))
+            _lc.post(me, (_INFO, Exit(pid, pid._reason), None))
         self._children[child.id] = child
         self._by_pid[pid] = child
         timeout = child.spec.get("timeout", "infinity")
@@ -435,7 +437,7 @@ class Parent(GenServer):
             child = self._by_pid.get(message.pid)
             if child is not None:
                 self._forget(child)
-                _p._kill(child.pid)
+                _lc.kill(child.pid)
                 return self._child_exited(child, "timeout")
             return None
         return self.handle_info(message)

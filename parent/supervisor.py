@@ -21,6 +21,7 @@ from typing import Any
 from compat._intensity import RestartIntensity, check_intensity
 from compat._types import ChildSpec, ChildSpecLike, ChildType, Strategy
 from compat.child_spec import normalize
+from parent import _lifecycle as _lc
 from parent import gen_server
 from parent import process as _p
 from parent.errors import AlreadyStarted, Ignored, NotFound, ProcessError, StartError, Stop
@@ -200,7 +201,7 @@ class Supervisor(Parent):
         self._stop(children, "shutdown", ordered=True)
 
     def _child_exited(self, child: _Child, reason: Any) -> Any:
-        clean = _p._is_clean(reason)
+        clean = _lc.is_clean(reason)
         if not clean:
             logger.error(
                 "Child %r of Supervisor %r terminated\n** (exit) %r\nPid: %r\nRestart: %s",

@@ -23,7 +23,7 @@ Locks
 ``_lock`` guards the pair ``TaskRef._outcome`` / ``TaskRef._slot`` of every task:
 setting the outcome and waking the waiter registered in ``_slot`` happen together, and a
 waiter registers only while the outcome is still unset. The death hook takes it while
-the runtime holds ``parent.process._lock``; nothing here takes the runtime's lock while
+the runtime holds ``parent._runtime._lock``; nothing here takes the runtime's lock while
 holding ``_lock``. ``TaskRef._taken`` is only touched by the owner, so it needs no lock.
 """
 
@@ -39,7 +39,7 @@ from typing import Any, Final, Generic, Literal, NoReturn, TypeVar
 from typing_extensions import TypeVarTuple, Unpack
 
 from compat._types import Shutdown
-from parent import gen_server
+from parent import _lifecycle as _lc
 from parent import process as _p
 from parent.errors import CallTimeout, ExitError, ProcessError
 from parent.process import Exit, From, Pid
@@ -150,7 +150,7 @@ def _spawn_task(
 
     hook = None if ref is None else (lambda dead: _settle(ref, Exit(dead, dead._reason)))
     label = getattr(fn, "__qualname__", type(fn).__name__)
-    return _p._spawn(body, label, link=True, on_death=hook)
+    return _lc.spawn(body, label, link=True, on_death=hook)
 
 
 def _check_callable(fn: object, where: str) -> None:
@@ -167,7 +167,7 @@ def _own(task: object, where: str) -> TaskRef[Any]:
     """``task`` as a TaskRef of the calling process or thread; ProcessError otherwise."""
     if type(task) is not TaskRef:
         raise TypeError(f"Task.{where} needs a TaskRef (from Task.async_), got {task!r}")
-    me = _p._tls.pid
+    me = _p.current()
     if me is not task._owner or (me is None and task._thread != threading.get_ident()):
         owner = task._owner if task._owner is not None else "the plain thread that started it"
         raise ProcessError(
@@ -186,14 +186,10 @@ def _unspent(task: object, where: str) -> TaskRef[Any]:
 
 def _wait(slot: From, timeout: float | None) -> Any:
     """The next wake-up token in ``slot``, or ``_TIMED_OUT``. A waiting process that is
-    killed wakes at once and unwinds (``gen_server._await`` is the runtime's
-    kill-aware wait; given the waiter itself, it only checks that it is alive)."""
-    me = _p._tls.pid
+    killed wakes at once and unwinds (`parent._lifecycle.wait_reply`)."""
     try:
-        if me is None:
-            return _p._timed_get(slot, timeout)
-        return gen_server._await(me, slot, me, timeout, "a task result")
-    except (Empty, CallTimeout):
+        return _lc.wait_reply(_p.current(), slot, timeout)
+    except Empty:
         return _TIMED_OUT
 
 
@@ -308,7 +304,7 @@ class Task:
             ```
         """
         _check_callable(fn, "Task.async_")
-        owner = _p._tls.pid
+        owner = _p.current()
         ref: TaskRef[T] = TaskRef(owner)
         ref._pid = _spawn_task(fn, args, ref, owner, False)
         return ref
@@ -436,13 +432,13 @@ class Task:
             _p._unlink_pair(ref._owner, pid)
         killed = shutdown == "brutal_kill"
         if killed:
-            _p._kill(pid)
+            _lc.kill(pid)
         else:
             _p.exit(pid, "shutdown")
             try:
                 pid.join(None if shutdown == "infinity" else float(shutdown))
             except TimeoutError:
-                _p._kill(pid)
+                _lc.kill(pid)
         pid.join()  # dead: its death hook has set the outcome
         outcome = ref._outcome
         if ref._taken or outcome is None:
@@ -511,7 +507,7 @@ class Task:
         limit = check_stream(fn, max_concurrency, timeout, on_timeout)
 
         def start(item: In, slot: From) -> TaskRef[Any]:
-            owner = _p._tls.pid
+            owner = _p.current()
             ref: TaskRef[T] = TaskRef(owner, slot)
             ref._pid = _spawn_task(fn, (item,), ref, owner, False)
             return ref

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from typing_extensions import TypeVarTuple, Unpack
 
 from compat._intensity import RestartIntensity
+from parent import _lifecycle as _lc
 from parent import gen_server
 from parent import process as _p
 from parent._task_stream import check_stream, stream
@@ -93,7 +94,7 @@ class _TaskSupervisorProcess(Parent):
         return TaskSupervisor
 
     def _child_exited(self, child: _Child, reason: Any) -> Any:
-        if child.restart == "temporary" or (child.restart == "transient" and _p._is_clean(reason)):
+        if child.restart == "temporary" or (child.restart == "transient" and _lc.is_clean(reason)):
             return None
         if not self._intensity.add():
             raise Stop("shutdown")  # too many restarts: stop every task, then itself
@@ -123,7 +124,7 @@ def _start_task(
     restart: str = "temporary",
 ) -> TaskRef[Any]:
     """Ask ``sup`` to start ``fn(*args)``; the returned ref's owner is the caller."""
-    owner = _p._tls.pid
+    owner = _p.current()
     ref: TaskRef[Any] = TaskRef(owner, slot)
     request = ("start_task", fn, args, ref, owner if link else None, restart)
     ref._pid = gen_server._sys_call(sup, request, None)

@@ -11,13 +11,17 @@ import pytest
 from probes import FakeClock, ProbeHandle
 
 import compat._intensity as intensity_module
-from parent import process
+from parent import _lifecycle, _pool, process
 
 LEAK_DEADLINE = 5.0
 
 
 def _extra_threads(baseline: set[threading.Thread]) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t not in baseline and t.is_alive()]
+    return [
+        t
+        for t in threading.enumerate()
+        if t not in baseline and t.is_alive() and not _pool.is_parked(t)
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +32,7 @@ def no_leaks() -> Iterator[None]:
     yield
     leaked = process._live_processes()
     for pid in leaked:  # clean up so that one leak does not fail every later test
-        process._kill(pid)
+        _lifecycle.kill(pid)
     deadline = time.monotonic() + LEAK_DEADLINE
     threads = _extra_threads(baseline)
     while threads and time.monotonic() < deadline:

@@ -1,0 +1,409 @@
+"""How a GenServer runs: its start, its receive loop, and what its callbacks may return.
+
+`start` spawns the process and waits for ``init``; `serve` is the process's body and
+`_loop` its receive loop. A callback's return value decides what the loop does next:
+
+* `Continue(arg)`: run ``handle_continue(arg)`` before the next message;
+* `Timeout(seconds)`: wait at most ``seconds`` for the next message, then run
+  ``handle_info(TIMEOUT)``;
+* `Hibernate()`: give the thread up until the next message (the process keeps
+  everything else: `parent._lifecycle`);
+* anything else: wait for the next message, hibernating after the process's
+  ``hibernate_after`` seconds if it has that option.
+
+From ``handle_call`` the return value is the reply, except `NoReply` (answer later)
+and the three above, which reply their ``reply=`` if given and nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from _queue import SimpleQueue
+from collections.abc import Hashable
+from queue import Empty
+from typing import TYPE_CHECKING, Any, Final
+
+from parent import _lifecycle as _lc
+from parent import process as _p
+from parent._runtime import _CALL, _CAST, _INFO, _STOP, _SYS, Exit, Pid, _Died, _Killed
+from parent.errors import _NO_REPLY, AlreadyStarted, Ignore, Ignored, StartError, Stop
+
+if TYPE_CHECKING:
+    from parent.gen_server import GenServer
+
+
+# -- what callbacks return -----------------------------------------------------------------
+
+
+class _NoReplyType:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "parent.NoReply"
+
+
+NoReply: Final = _NoReplyType()
+"""Return this from ``handle_call`` to answer later with `parent.gen_server.reply`."""
+
+
+class _TimeoutType:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "parent.TIMEOUT"
+
+
+TIMEOUT: Final = _TimeoutType()
+"""The message ``handle_info`` receives when a `Timeout` passes with no message. A
+unique sentinel: compare with ``is``."""
+
+
+class _WithReply:
+    __slots__ = ("reply",)
+
+    reply: Any
+
+    @property
+    def has_reply(self) -> bool:
+        """Whether a ``reply`` was given."""
+        return self.reply is not _NO_REPLY
+
+
+class Continue(_WithReply):
+    """Return ``Continue(arg)`` from any callback to run ``handle_continue(arg)`` before
+    the next message. From ``handle_call``, ``Continue(arg, reply=value)`` replies first;
+    without ``reply=`` it replies nothing (as `NoReply`).
+
+    Example:
+        ```python
+        def init(self, path):
+            return parent.Continue(("load", path))   # start_link returns at once
+
+        def handle_continue(self, arg):
+            _, path = arg
+            self.data = open(path).read()
+        ```
+    """
+
+    __slots__ = ("arg",)
+
+    def __init__(self, arg: Any, reply: Any = _NO_REPLY) -> None:
+        self.arg = arg
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        if self.has_reply:
+            return f"Continue({self.arg!r}, reply={self.reply!r})"
+        return f"Continue({self.arg!r})"
+
+
+class Timeout(_WithReply):
+    """Return ``Timeout(seconds)`` from any callback (``init`` included): if no message
+    arrives within ``seconds``, ``handle_info(parent.TIMEOUT)`` runs; any message
+    cancels it. ``reply=`` works as for `Continue`. ``math.inf`` means no timeout.
+
+    Raises:
+        TypeError: ``seconds`` is not a number.
+        ValueError: ``seconds`` is negative or NaN.
+
+    Example:
+        ```python
+        class Session(GenServer):
+            def handle_call(self, request, from_):
+                return parent.Timeout(30.0, reply="ok")   # idle for 30 s: we are done
+
+            def handle_info(self, message):
+                if message is parent.TIMEOUT:
+                    raise parent.Stop("normal")
+        ```
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float, reply: Any = _NO_REPLY) -> None:
+        self.seconds = _check_seconds(seconds, "Timeout seconds")
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        if self.has_reply:
+            return f"Timeout({self.seconds!r}, reply={self.reply!r})"
+        return f"Timeout({self.seconds!r})"
+
+
+class Hibernate(_WithReply):
+    """Return ``Hibernate()`` from any callback to give the process's thread up until
+    its next message: it stays alive and unchanged (pid, state, names, links, monitors,
+    mailbox) and costs only its Python objects. ``reply=`` works as for `Continue`.
+
+    Example:
+        ```python
+        def handle_cast(self, request):
+            self.items.append(request)
+            return parent.Hibernate()   # nothing more to do for a while
+        ```
+    """
+
+    __slots__ = ()
+
+    def __init__(self, reply: Any = _NO_REPLY) -> None:
+        self.reply = reply
+
+    def __repr__(self) -> str:
+        return f"Hibernate(reply={self.reply!r})" if self.has_reply else "Hibernate()"
+
+
+def _check_seconds(value: Any, what: str) -> float:
+    if type(value) is bool or not isinstance(value, int | float):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value!r}")
+    return float(value)
+
+
+def check_hibernate_after(value: Any) -> float | None:
+    """Validate the ``hibernate_after`` start option (``None`` or ``inf``: never)."""
+    if value is None:
+        return None
+    seconds = _check_seconds(value, "hibernate_after")
+    return None if seconds == math.inf else seconds
+
+
+# -- starting --------------------------------------------------------------------------
+
+
+class _Ack:
+    __slots__ = ("cause", "reason")
+
+    def __init__(self, reason: Any, cause: BaseException | None) -> None:
+        self.reason = reason
+        self.cause = cause
+
+
+_OK: Final = object()
+_IGNORED: Final = object()  # the ack of an init that raised Ignore
+
+
+def start(
+    cls: type[GenServer],
+    args: tuple[Any, ...],
+    name: Hashable,
+    timeout: float | None,
+    *,
+    link: bool,
+    hibernate_after: float | None,
+) -> Pid:
+    """Start a ``cls`` process and wait for its ``init`` (see ``GenServer.start_link``)."""
+    ack: SimpleQueue[Any] = SimpleQueue()
+
+    def on_death(dead: Pid) -> None:
+        ack.put(_Ack(dead._reason, None))
+
+    def body(pid: Pid) -> Any:
+        return serve(cls, args, pid, ack)
+
+    pid = _lc.spawn(
+        body,
+        cls.__qualname__,
+        link=link,
+        name=name,
+        on_name_taken=lambda taken: AlreadyStarted(
+            taken, f"the name {name!r} is already registered to {taken!r}"
+        ),
+        # a process killed during init never acknowledges: its death answers instead
+        on_death=on_death,
+        hibernate_after=hibernate_after,
+    )
+    try:
+        result = _lc.wait_reply(None, ack, timeout)
+    except Empty:
+        caller = _p.current()
+        if caller is not None:
+            _p._unlink_pair(caller, pid)
+        _lc.kill(pid)
+        raise StartError(
+            "timeout", f"{cls.__qualname__}.init did not finish within {timeout} s"
+        ) from None
+    if result is _OK:
+        _lc.drop_death_hook(pid, on_death)  # started: the hook has done its job
+        return pid
+    # the failed process is on its way out (it still logs its crash): wait for it, so
+    # that when StartError is raised it is dead and its name free for a retry
+    pid.join()
+    if result is _IGNORED:
+        raise Ignored(f"{cls.__qualname__}.init raised Ignore: nothing was started")
+    if result.cause is not None:
+        raise StartError(result.reason) from result.cause
+    raise StartError(result.reason)
+
+
+def serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> Any:
+    """The body of a GenServer process: ``init``, then the loop. Returns its exit reason,
+    or `parent._lifecycle.HIBERNATE`."""
+    if cls._traps_exits:
+        pid._trap = True
+    try:
+        server = cls()
+        pid._server = server
+        result = server._boot(args)
+    except Ignore:
+        _unlink_parent(pid)  # no exit signal, not even "normal", reaches the caller
+        ack.put(_IGNORED)
+        return "normal"
+    except Stop as stop:
+        _unlink_parent(pid)
+        cause = stop.__cause__ if isinstance(stop.__cause__, BaseException) else None
+        ack.put(_Ack(stop.reason, cause))
+        if not _lc.is_clean(stop.reason):
+            _lc.log_crash(pid, stop.reason, None)
+        return stop.reason
+    except _Killed:
+        raise
+    except BaseException as exc:
+        _unlink_parent(pid)
+        ack.put(_Ack(exc, exc))
+        _lc.log_crash(pid, exc, None)
+        return exc
+    ack.put(_OK)
+    return _loop(server, pid, result)
+
+
+def _resume(pid: Pid) -> Any:
+    """What a hibernated GenServer runs when it wakes (one function for them all)."""
+    return _loop(pid._server, pid, None)
+
+
+def _unlink_parent(pid: Pid) -> None:
+    parent = pid._parent
+    if parent is not None:
+        _p._unlink_pair(parent, pid)
+        pid._parent = None
+
+
+# -- the loop ----------------------------------------------------------------------------
+
+_NOW: Final = -1.0  # a wait of "hibernate now"
+
+
+def _settle(server: GenServer, result: Any) -> float | None:
+    """Run the ``Continue`` chain of a callback's result; return how to wait next:
+    ``None`` (the default wait), seconds (a `Timeout`) or ``_NOW`` (`Hibernate`)."""
+    while type(result) is Continue:
+        result = server.handle_continue(result.arg)
+    kind = type(result)
+    if kind is Timeout:
+        return None if result.seconds == math.inf else result.seconds
+    if kind is Hibernate:
+        return _NOW
+    return None
+
+
+def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
+    wait_item = _lc.wait_item
+    # bound once: the callbacks are looked up when the loop starts, not per message
+    handle_call = server.handle_call
+    handle_cast = server.handle_cast
+    msg: Any = None
+    try:
+        wait = None if result is None else _settle(server, result)
+        while True:
+            if wait is None:
+                seconds = pid._hib_after  # None: wait for ever
+            elif wait == _NOW:
+                pid._next = _resume
+                return _lc.HIBERNATE
+            else:
+                seconds = wait
+            try:
+                msg = wait_item(pid, seconds)
+            except Empty:
+                if wait is None:  # hibernate_after passed with nothing to do
+                    pid._next = _resume
+                    return _lc.HIBERNATE
+                msg = (_INFO, TIMEOUT, None)
+                result = server._handle_message(TIMEOUT)
+                wait = None if result is None else _settle(server, result)
+                continue
+            kind = msg[0]
+            if kind is _CALL:
+                pid._cur = msg  # so that the server's death answers this caller
+                slot = msg[2]
+                try:
+                    result = handle_call(msg[1], slot)
+                except Stop as stop:
+                    if stop.has_reply:
+                        slot.put(stop.reply)
+                    raise
+                wait = None
+                if result is NoReply:
+                    _lc.defer_reply(pid, slot)
+                    continue
+                if isinstance(result, _WithReply):
+                    if result.has_reply:
+                        slot.put(result.reply)
+                    else:
+                        _lc.defer_reply(pid, slot)
+                    wait = _settle(server, result)
+                    continue
+                slot.put(result)
+                continue
+            if kind is _CAST:
+                result = handle_cast(msg[1])
+            elif kind is _INFO:
+                message = msg[1]
+                if (
+                    type(message) is Exit
+                    and message.pid is not None
+                    and message.pid is pid._parent
+                    and pid._trap
+                ):
+                    raise Stop(message.reason)  # the parent's exit signal: terminate
+                result = server._handle_message(message)
+            elif kind is _SYS:
+                pid._cur = msg
+                msg[2].put(server._handle_system(msg[1]))
+                wait = None
+                continue
+            elif kind is _STOP:
+                raise Stop(msg[1])
+            else:  # a _WAKE sentinel left over from a kill: nothing to do
+                continue
+            wait = None if result is None else _settle(server, result)
+    except Stop as stop:
+        reason = stop.reason
+        crash: BaseException | None = None
+    except _Killed:
+        # killed between taking a call and recording it: answer it (a slot answers once)
+        if msg is not None and msg[2] is not None:
+            msg[2].put(_Died(pid._reason, True))
+        raise
+    except BaseException as exc:
+        reason = exc
+        crash = exc
+    if not pid._alive:  # killed while handling: no terminate
+        raise _Killed
+    try:
+        server._terminate(reason)
+    except _Killed:
+        raise
+    except BaseException as exc:
+        _lc.log_crash(pid, exc, _describe(msg))
+        return exc
+    if crash is not None or not _lc.is_clean(reason):
+        _lc.log_crash(pid, reason, _describe(msg))
+    return reason
+
+
+def _describe(msg: Any) -> str | None:
+    """The last message of a crash report, as the user sent it."""
+    if msg is None:
+        return None
+    kind, payload, _slot = msg
+    if kind is _CALL:
+        return f"call {payload!r}"
+    if kind is _CAST:
+        return f"cast {payload!r}"
+    if kind is _INFO:
+        return f"info {payload!r}"
+    if kind is _STOP:
+        return f"stop {payload!r}"
+    return f"{kind!r} {payload!r}"

@@ -140,11 +140,13 @@ def _run(pid: Pid) -> None:
     """A runtime thread serves ``pid`` until it hibernates or ends (a pool job)."""
     thread = threading.current_thread()
     me = thread.ident
+    outer = _tls.pid  # not None only when run inline, at interpreter exit (_pool.submit)
     with _lock:
         if not pid._alive:  # killed while it waited for a thread
             return
         pid._ident = me
         _tls.pid = pid
+    name = thread.name
     thread.name = f"parent-{pid._id}-{pid._label}"
     attached = True
     try:
@@ -169,17 +171,18 @@ def _run(pid: Pid) -> None:
     except _Killed:
         pass  # a kill that raced with this process's own exit
     finally:
-        if attached:
-            # a pending kill can fire at the entry of _detach itself: retry around it
-            while True:
-                try:
-                    _detach(pid, me)
-                    break
-                except _Killed:
-                    continue
-            if pid._armed:  # a kill was injected into this thread: it may be pending
-                clear_own_pending()
-        thread.name = _pool._POOL_NAME
+        # a pending kill can fire anywhere until it is cleared, _detach's own entry
+        # included: retry around both
+        while attached:
+            try:
+                _detach(pid, me)
+                if pid._armed:  # a kill was injected into this thread: it may be pending
+                    clear_own_pending()
+                attached = False
+            except _Killed:
+                continue
+        thread.name = name
+        _tls.pid = outer
 
 
 def _hibernate(pid: Pid, me: int | None) -> bool:

@@ -47,7 +47,21 @@ def submit(fn: Callable[[Any], None], arg: Any) -> None:
             _idle -= 1
             _jobs.put((fn, arg))
             return
-    threading.Thread(target=_work, args=((fn, arg),), name=_POOL_NAME, daemon=True).start()
+    thread = threading.Thread(target=_work, args=((fn, arg),), name=_POOL_NAME, daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:
+        if not sys.is_finalizing() and not _threads_refused():
+            raise
+        # at interpreter exit CPython >= 3.12 starts no more threads: run it here (the
+        # runtime's exit hook wakes hibernating processes to stop them)
+        fn(arg)
+
+
+def _threads_refused() -> bool:
+    """Whether threading has shut down (3.12+ refuses new threads from then on)."""
+    shutting_down = bool(getattr(threading, "_SHUTTING_DOWN", False))
+    return shutting_down or not threading.main_thread().is_alive()
 
 
 def _take() -> _Job | None:

@@ -358,10 +358,9 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                 ):
                     raise Stop(message.reason)  # the parent's exit signal: terminate
                 result = server._handle_message(message)
-            elif kind is _SYS:
+            elif kind is _SYS:  # not the server's own traffic: the wait goes on
                 pid._cur = msg
                 msg[2].put(server._handle_system(msg[1]))
-                wait = None
                 continue
             elif kind is _STOP:
                 raise Stop(msg[1])

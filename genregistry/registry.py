@@ -133,6 +133,8 @@ class _Registry(Parent):
         self._starters = _Starters(self._start_lock)
         self._type: ChildType
         self._type, self._shutdown = _worker_shutdown(worker_module)
+        self._start: tuple[Any, list[Any]] = (worker_module.start_link, [])
+        self._modules = [worker_module]
         me = self._me
         assert me is not None
         table = self._workers
@@ -222,10 +224,10 @@ class _Registry(Parent):
                 child = _Child(
                     {
                         "id": message.id,
-                        "start": (self._worker_module.start_link, []),
-                        "shutdown": self._shutdown,
+                        "start": self._start,  # shared by all workers: a million of
+                        "shutdown": self._shutdown,  # them must cost little each
                         "type": self._type,
-                        "modules": [self._worker_module],
+                        "modules": self._modules,
                     },
                     result,
                 )

@@ -47,6 +47,7 @@ from parent._runtime import (
     _EMPTY,
     _INFO,
     _KILLED_WHILE_WAITING,
+    _NO_MONITORS,
     _TIMED_GET_IS_SAFE,
     Down,
     Exit,
@@ -391,7 +392,7 @@ def _end_all(pid: Pid, reason: Any, stop_thread: bool, me: int) -> None:
             for q in links:
                 q._links.discard(p)
             monitors = p._monitors
-            p._monitors = {}
+            p._monitors = _NO_MONITORS
             for ref in p._monitoring:
                 ref._target._monitors.pop(ref, None)
             p._monitoring = _EMPTY

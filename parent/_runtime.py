@@ -114,6 +114,7 @@ _names: dict[Hashable, Pid] = {}
 # never get either, so they share this instead of two empty sets of their own
 _EMPTY: Any = frozenset()
 _live: dict[int, Pid] = {}
+_NO_MONITORS: dict[Any, Any] = {}  # never written: monitor() replaces it first
 _ids = itertools.count(1)
 
 
@@ -202,7 +203,9 @@ class Pid:
         self._latch: threading.Event | None = None
         self._done = False
         self._links: set[Pid] = set()
-        self._monitors: dict[Ref, Pid] = {}  # monitors on this process: ref -> watcher
+        # monitors on this process, ref -> watcher; the shared empty _NO_MONITORS until
+        # the first one (a dict of its own costs 64 bytes, most processes have none)
+        self._monitors: dict[Ref, Pid] = _NO_MONITORS
         self._monitoring: set[Ref] = _EMPTY  # monitors this process holds
         self._names: set[Hashable] = _EMPTY
         self._trap = False

@@ -21,6 +21,7 @@ from parent._lifecycle import StopRequested, die, kill, post
 from parent._runtime import (
     _EMPTY,
     _INFO,
+    _NO_MONITORS,
     _STOP,
     Down,
     Exit,
@@ -353,6 +354,8 @@ def monitor(pid: Server) -> Ref:
     ref = Ref(target, me)
     with _lock:
         if target._alive:
+            if target._monitors is _NO_MONITORS:
+                target._monitors = {}
             target._monitors[ref] = me
             if me._monitoring is _EMPTY:
                 me._monitoring = set()

@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 
 import genregistry.registry
 from genregistry import GenRegistry
-from parent import From, GenServer, Parent, Pid, gen_server, supervisor
+from parent import From, GenServer, Parent, Pid, _pool, gen_server, supervisor
 
 try:
     import pykka
@@ -225,10 +225,16 @@ def compare(settings: Settings, contenders: Mapping[str, Contender | None]) -> d
     return {k: Stats(statistics.median(v), min(v), max(v), sizes[k]) for k, v in samples.items()}
 
 
+def _live_threads() -> int:
+    """Threads alive, not counting the runtime's parked threads (idle, serving no
+    process: they exit on their own after ``parent._pool.LINGER`` seconds)."""
+    return sum(1 for t in threading.enumerate() if not _pool.is_parked(t))
+
+
 def _wait_threads_below(count: int, timeout: float = 10.0) -> None:
     """Wait until at most ``count`` threads are alive (stopped ones have really ended)."""
     deadline = time.monotonic() + timeout
-    while threading.active_count() > count and time.monotonic() < deadline:
+    while _live_threads() > count and time.monotonic() < deadline:
         time.sleep(0.0005)
 
 
@@ -240,7 +246,7 @@ def _spawn_timer(start: Callable[[], T], stop_all: Callable[[list[T]], None]) ->
     what it started (untimed) and waits until those threads have ended."""
 
     def run(n: int) -> float:
-        base = threading.active_count()
+        base = _live_threads()
         total = 0.0
         left = n
         while left:
@@ -707,7 +713,7 @@ def bench_lookup(settings: Settings) -> list[Row]:
     """
     sizes = LOOKUP_SIZES_QUICK if settings.quick else LOOKUP_SIZES
     rng = random.Random(20261121)
-    base = threading.active_count()
+    base = _live_threads()
     sup = _start_registry(RegWorker)
     table = genregistry.registry._tables[RegWorker]  # the registry's own table (+ fillers)
     fillers: list[Any] = []
@@ -897,7 +903,7 @@ def rss_child(kind: str, n: int, warmup: int) -> int:
 
     else:
         raise SystemExit(f"unknown RSS contender {kind!r}")
-    base = threading.active_count()
+    base = _live_threads()
     keep = [start(i) for i in range(warmup)]
     _settle(base + warmup)
     before = _resident_bytes()
@@ -992,7 +998,7 @@ class Owner(Parent):
 
 
 def shot_shutdown_all(n: int) -> tuple[float, float]:
-    base = threading.active_count()
+    base = _live_threads()
     owner = Owner.start_link()
     try:
         assert gen_server.call(owner, ("start", n), timeout=None) == n
@@ -1010,7 +1016,7 @@ def shot_shutdown_all(n: int) -> tuple[float, float]:
 
 
 def shot_supervisor_stop(n: int) -> tuple[float, float]:
-    base = threading.active_count()
+    base = _live_threads()
     sup = supervisor.start_link([{"id": i, "start": (Trivial.start_link, [])} for i in range(n)])
     try:
         _settle(base + 1 + n)
@@ -1027,7 +1033,7 @@ def shot_supervisor_stop(n: int) -> tuple[float, float]:
 
 
 def shot_raw_event(n: int) -> tuple[float, float]:
-    base = threading.active_count()
+    base = _live_threads()
     event = threading.Event()
     ready = threading.Semaphore(0)
 
@@ -1053,7 +1059,7 @@ def shot_raw_event(n: int) -> tuple[float, float]:
 
 
 def shot_pykka_stop_all(n: int) -> tuple[float, float]:
-    base = threading.active_count()
+    base = _live_threads()
     assert not pykka.ActorRegistry.get_all(), "pykka actors left over from another row"
     refs = []
     try:
@@ -1277,8 +1283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown_table(rows))
     print(f"\n({time.perf_counter() - t0:.1f} s)")
     _wait_threads_below(1, timeout=5.0)
-    if threading.active_count() > 1:
-        print(f"warning: threads left running: {threading.enumerate()[1:]}", file=sys.stderr)
+    if _live_threads() > 1:
+        left = [t for t in threading.enumerate()[1:] if not _pool.is_parked(t)]
+        print(f"warning: threads left running: {left}", file=sys.stderr)
     sys.stdout.flush()
     return 0
 

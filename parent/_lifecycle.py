@@ -33,6 +33,7 @@ and a hibernating process has no thread to stop at all.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import weakref
@@ -150,14 +151,19 @@ def _run(pid: Pid) -> None:
     name = thread.name
     thread.name = f"parent-{pid._id}-{pid._label}"
     attached = True
+    # each process runs in a contextvars context of its own, not its runtime thread's:
+    # what one process sets is never seen by the next one served on the same thread,
+    # and follows the process across hibernation
+    ctx = pid._ctx or contextvars.Context()
     try:
         try:
             while True:
                 step = pid._next
                 assert step is not None
-                reason = step(pid)
+                reason = ctx.run(step, pid)
                 if reason is not HIBERNATE:
                     break
+                pid._ctx = ctx if len(ctx) else None
                 if _hibernate(pid, me):
                     attached = False
                     return
@@ -382,6 +388,7 @@ def _end_all(pid: Pid, reason: Any, stop_thread: bool, me: int) -> None:
             p._alive = False
             p._hib = False  # a hibernating process dies without a thread
             p._next = None
+            p._ctx = None
             _live.pop(p._id, None)
             for name in p._names:
                 if _names.get(name) is p:

@@ -27,6 +27,7 @@ Nothing that holds ``lock`` calls user code or blocks.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import sys
 import threading
@@ -165,6 +166,7 @@ class Pid:
         "_alive",
         "_armed",
         "_critical",
+        "_ctx",
         "_cur",
         "_done",
         "_hib",
@@ -220,6 +222,8 @@ class Pid:
         # hibernation the function that resumes it (it returns the exit reason, or
         # _lifecycle.HIBERNATE to give the thread up)
         self._next: Callable[[Pid], Any] | None = None
+        # the process's contextvars, kept across hibernation (None while it has set none)
+        self._ctx: contextvars.Context | None = None
         self._cur: tuple[_Kind, Any, Any] | None = None  # the message being handled
         # weak references to the reply slots of calls answered later (NoReply)
         self._pending: set[weakref.ref[From]] | None = None

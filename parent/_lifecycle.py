@@ -192,6 +192,13 @@ def _run(pid: Pid) -> None:
         _tls.pid = outer
 
 
+def hibernate(pid: Pid, resume: Callable[[Pid], Any]) -> _Hibernate:
+    """What a process's body returns to hibernate: ``resume(pid)`` runs when it wakes
+    (on whichever runtime thread wakes it) and returns as the body does."""
+    pid._next = resume
+    return HIBERNATE
+
+
 def _hibernate(pid: Pid, me: int | None) -> bool:
     """Give up ``pid``'s thread if its mailbox is empty; ``False``: keep running.
 

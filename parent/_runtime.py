@@ -224,7 +224,9 @@ class Pid:
         self._next: Callable[[Pid], Any] | None = None
         # the process's contextvars, kept across hibernation (None while it has set none)
         self._ctx: contextvars.Context | None = None
-        self._cur: tuple[_Kind, Any, Any] | None = None  # the message being handled
+        # the call being handled: written by the server loop (its own thread, parent._serve),
+        # read by its death to answer that caller
+        self._cur: tuple[_Kind, Any, Any] | None = None
         # weak references to the reply slots of calls answered later (NoReply)
         self._pending: set[weakref.ref[From]] | None = None
         self._waiting: SimpleQueue[Any] | None = None  # the reply slot this process waits on

@@ -240,7 +240,7 @@ def serve(cls: type[GenServer], args: tuple[Any, ...], pid: Pid, ack: Any) -> An
     """The body of a GenServer process: ``init``, then the loop. Returns its exit reason,
     or `parent._lifecycle.HIBERNATE`."""
     if cls._traps_exits:
-        pid._trap = True
+        _p.trap_exits(True)
     try:
         server = cls()
         pid._server = server
@@ -273,10 +273,7 @@ def _resume(pid: Pid) -> Any:
 
 
 def _unlink_parent(pid: Pid) -> None:
-    parent = pid._parent
-    if parent is not None:
-        _p._unlink_pair(parent, pid)
-        pid._parent = None
+    _p._forget_parent(pid)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -309,16 +306,14 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
             if wait is None:
                 seconds = pid._hib_after  # None: wait for ever
             elif wait == _NOW:
-                pid._next = _resume
-                return _lc.HIBERNATE
+                return _lc.hibernate(pid, _resume)
             else:
                 seconds = wait
             try:
                 msg = wait_item(pid, seconds)
             except Empty:
                 if wait is None:  # hibernate_after passed with nothing to do
-                    pid._next = _resume
-                    return _lc.HIBERNATE
+                    return _lc.hibernate(pid, _resume)
                 msg = (_INFO, TIMEOUT, None)
                 result = server._handle_message(TIMEOUT)
                 wait = None if result is None else _settle(server, result)

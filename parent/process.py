@@ -321,6 +321,15 @@ def unlink(pid: Pid) -> None:
     _unlink_pair(me, pid)
 
 
+def _forget_parent(pid: Pid) -> None:
+    """Unlink ``pid`` from the process that started it, which stops being its parent
+    (a failed start sends its caller no exit signal)."""
+    parent = pid._parent
+    if parent is not None:
+        _unlink_pair(parent, pid)
+        pid._parent = None
+
+
 def _links_of(pid: Pid) -> list[Pid]:
     """The processes linked to ``pid`` right now (a snapshot)."""
     with _lock:

@@ -143,19 +143,20 @@ def _run(pid: Pid) -> None:
     thread = threading.current_thread()
     me = thread.ident
     outer = _tls.pid  # not None only when run inline, at interpreter exit (_pool.submit)
+    name = thread.name
     with _lock:
         if not pid._alive:  # killed while it waited for a thread
             return
         pid._ident = me
         _tls.pid = pid
-    name = thread.name
-    thread.name = f"parent-{pid._id}-{pid._label}"
-    attached = True
-    # each process runs in a contextvars context of its own, not its runtime thread's:
-    # what one process sets is never seen by the next one served on the same thread,
-    # and follows the process across hibernation
-    ctx = pid._ctx or contextvars.Context()
+        attached = True
+    # from here on a kill may fire at any function entry: everything is inside the try
     try:
+        thread.name = f"parent-{pid._id}-{pid._label}"
+        # each process runs in a contextvars context of its own, not its runtime
+        # thread's: what one process sets is never seen by the next one served on the
+        # same thread, and follows the process across hibernation
+        ctx = pid._ctx or contextvars.Context()
         try:
             while True:
                 step = pid._next
@@ -166,6 +167,8 @@ def _run(pid: Pid) -> None:
                 pid._ctx = ctx if len(ctx) else None
                 if _hibernate(pid, me):
                     attached = False
+                    return
+                if not pid._alive:  # killed just as it was about to hibernate
                     return
         except _Killed:
             return

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from queue import Empty
 from typing import Any
 
+from parent._runtime import _timed_get
+
 MAX_PARKED = 64
 """At most this many idle runtime threads wait for work."""
 
@@ -36,7 +38,6 @@ _pool_lock = threading.Lock()
 _jobs: SimpleQueue[_Job] = SimpleQueue()
 _idle = 0
 _POOL_NAME = "parent-pool"
-_TIMED_GET_IS_SAFE = sys.version_info >= (3, 11)  # see parent._runtime._timed_get
 
 
 def submit(fn: Callable[[Any], None], arg: Any) -> None:
@@ -68,12 +69,8 @@ def _take() -> _Job | None:
     """Park the calling thread until a job is claimed for it, or `LINGER` passes."""
     global _idle
     try:
-        if not _TIMED_GET_IS_SAFE:
-            try:
-                return _jobs.get_nowait()
-            except Empty:
-                pass
-        return _jobs.get(True, LINGER)
+        job: _Job = _timed_get(_jobs, LINGER)
+        return job
     except Empty:
         with _pool_lock:  # a job may have been claimed for us just as we timed out
             try:

@@ -188,11 +188,21 @@ def start(
     args: tuple[Any, ...],
     name: Hashable,
     timeout: float | None,
-    *,
     link: bool,
     hibernate_after: float | None,
 ) -> Pid:
     """Start a ``cls`` process and wait for its ``init`` (see ``GenServer.start_link``)."""
+    from parent.gen_server import GenServer
+
+    if not (isinstance(cls, type) and issubclass(cls, GenServer)):
+        raise TypeError(f"start_link needs a GenServer subclass, got {cls!r}")
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+    if name is not None:
+        _p._check_hashable(name)
+        if type(name) is Pid:
+            raise ValueError(f"{name!r} cannot be used as a process name")
+    hibernate_after = check_hibernate_after(hibernate_after)
     ack: SimpleQueue[Any] = SimpleQueue()
 
     def on_death(dead: Pid) -> None:

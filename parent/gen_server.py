@@ -98,7 +98,7 @@ class GenServer:
             pid = Counter.start_link(0, name="counter")
             ```
         """
-        return _start(cls, args, name, timeout, True, hibernate_after)
+        return _serve.start(cls, args, name, timeout, True, hibernate_after)
 
     @classmethod
     def start(
@@ -115,7 +115,7 @@ class GenServer:
             pid = Counter.start(0)
             ```
         """
-        return _start(cls, args, name, timeout, False, hibernate_after)
+        return _serve.start(cls, args, name, timeout, False, hibernate_after)
 
     @classmethod
     def child_spec(cls, arg: Any = None) -> ChildSpec:
@@ -230,26 +230,6 @@ class GenServer:
 
     def _terminate(self, reason: Any) -> None:
         self.terminate(reason)
-
-
-def _start(
-    cls: type[GenServer],
-    args: tuple[Any, ...],
-    name: Hashable,
-    timeout: float | None,
-    link: bool,
-    hibernate_after: float | None,
-) -> Pid:
-    if not (isinstance(cls, type) and issubclass(cls, GenServer)):
-        raise TypeError(f"start_link needs a GenServer subclass, got {cls!r}")
-    if timeout is not None and timeout < 0:
-        raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
-    if name is not None:
-        _p._check_hashable(name)
-        if type(name) is Pid:
-            raise ValueError(f"{name!r} cannot be used as a process name")
-    after = _serve.check_hibernate_after(hibernate_after)
-    return _serve.start(cls, args, name, timeout, link=link, hibernate_after=after)
 
 
 # -- client functions ----------------------------------------------------------------

@@ -29,7 +29,7 @@ from parent._runtime import _timed_get
 MAX_PARKED = 64
 """At most this many idle runtime threads wait for work."""
 
-LINGER = 0.5
+LINGER = 0.25
 """A parked thread with no work for this many seconds exits."""
 
 _Job = tuple[Callable[[Any], None], Any]

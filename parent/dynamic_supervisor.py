@@ -104,7 +104,8 @@ def init(
         max_children: at most this many children (``None``: no limit); `start_child`
             raises ``StartError("max_children")`` beyond it.
         extra_arguments: prepended to the start arguments of every child.
-        max_restarts, max_seconds: the restart intensity, as for a Supervisor.
+        max_restarts: the restart intensity's count, as for a Supervisor.
+        max_seconds: the restart intensity's window, as for a Supervisor.
 
     Raises:
         ValueError: a negative or non-int ``max_children``, or a bad intensity

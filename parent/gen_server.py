@@ -6,7 +6,7 @@ functions of this module (`call`, `cast`, `reply`, `stop`).
 A call is a ``(CALL, request, From)`` item in the server's mailbox; ``From`` is a fresh
 ``SimpleQueue`` that the caller waits on with its timeout and then abandons, so a late
 reply lands in a queue nobody reads. When the server dies, the runtime puts its death in
-every reply slot still open (`parent.process._fail_callers`), so callers wake with
+every reply slot still open (`parent._lifecycle`), so callers wake with
 `ExitError` instead of waiting for their timeout.
 """
 

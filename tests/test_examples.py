@@ -19,6 +19,25 @@ TIMEOUT = 30.0
 
 # Lines each guide example must print (in this order, other lines may come between).
 EXPECTED: dict[str, list[str]] = {
+    "guide_hibernation.py": [
+        "ada: hello",
+        "session ended: normal",
+        "only the main thread: True",
+        "all alive: True",
+        "inbox 7 unread: 1",
+        "counter: 2 5",
+        "settings: {'debug': True}",
+        "job 1",
+        "polled three times: True",
+        "{'specs': 0, 'active': 0, 'supervisors': 0, 'workers': 0}",
+        "TIMEOUT after the query: True",
+        "after hibernating: req-42 req-42",
+        "colour: blue",
+        "crashed while handling it, handled = True RuntimeError('boom')",
+        "workers: 2000",
+        "3 threads: True",
+        "calls: 1",
+    ],
     "guide_genserver.py": [
         "pop -> 3",
         "size -> 2",

@@ -132,7 +132,16 @@ def spawn(
             else:  # started on behalf of a process that has died meanwhile
                 orphan = True
     _futex.maybe_switch(len(_live))
-    _pool.submit(_run, pid)
+    try:
+        _pool.submit(_run, pid)
+    except RuntimeError:  # no thread to be had ("can't start new thread")
+        with _lock:  # a start that failed sends no exit signal to its caller
+            for q in pid._links:
+                q._links.discard(pid)
+            pid._links = set()
+            pid._parent = None
+        die(pid, "noproc", False)
+        raise
     if orphan:
         die(pid, "noproc", True)
     return pid
@@ -237,7 +246,13 @@ def wake(pid: Pid) -> None:
         if not pid._hib or not pid._alive:
             return
         pid._hib = False
-    _pool.submit(_run, pid)
+    try:
+        _pool.submit(_run, pid)
+    except RuntimeError:  # no thread to be had: stay hibernating, the next post retries
+        with _lock:
+            if pid._alive:
+                pid._hib = True
+        logger.warning("%r could not be woken: no thread could be started", pid)
 
 
 def post(pid: Pid, item: tuple[int, Any, Any]) -> None:

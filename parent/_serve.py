@@ -211,18 +211,21 @@ def start(
     def body(pid: Pid) -> Any:
         return serve(cls, args, pid, ack)
 
-    pid = _lc.spawn(
-        body,
-        cls.__qualname__,
-        link=link,
-        name=name,
-        on_name_taken=lambda taken: AlreadyStarted(
-            taken, f"the name {name!r} is already registered to {taken!r}"
-        ),
-        # a process killed during init never acknowledges: its death answers instead
-        on_death=on_death,
-        hibernate_after=hibernate_after,
-    )
+    try:
+        pid = _lc.spawn(
+            body,
+            cls.__qualname__,
+            link=link,
+            name=name,
+            on_name_taken=lambda taken: AlreadyStarted(
+                taken, f"the name {name!r} is already registered to {taken!r}"
+            ),
+            # a process killed during init never acknowledges: its death answers instead
+            on_death=on_death,
+            hibernate_after=hibernate_after,
+        )
+    except RuntimeError as exc:  # no thread could be started: nothing is left behind
+        raise StartError(exc, f"{cls.__qualname__} could not start: {exc}") from exc
     try:
         result = _lc.wait_reply(None, ack, timeout)
     except Empty:

@@ -54,7 +54,9 @@ from parent._runtime import (
     Exit,
     From,
     Pid,
+    _add_link,
     _Died,
+    _drop_link,
     _Killed,
     _live,
     _lock,
@@ -127,8 +129,8 @@ def spawn(
         if link and caller is not None:
             if caller._alive:
                 pid._parent = caller
-                caller._links.add(pid)
-                pid._links.add(caller)
+                _add_link(caller, pid)
+                _add_link(pid, caller)
             else:  # started on behalf of a process that has died meanwhile
                 orphan = True
     _futex.maybe_switch(len(_live))
@@ -137,8 +139,8 @@ def spawn(
     except RuntimeError:  # no thread to be had ("can't start new thread")
         with _lock:  # a start that failed sends no exit signal to its caller
             for q in pid._links:
-                q._links.discard(pid)
-            pid._links = set()
+                _drop_link(q, pid)
+            pid._links = ()
             pid._parent = None
         die(pid, "noproc", False)
         raise
@@ -420,9 +422,9 @@ def _end_all(pid: Pid, reason: Any, stop_thread: bool, me: int) -> None:
                     del _names[name]
             p._names = _EMPTY
             links = p._links
-            p._links = set()
+            p._links = ()
             for q in links:
-                q._links.discard(p)
+                _drop_link(q, p)
             monitors = p._monitors
             p._monitors = _NO_MONITORS
             for ref in p._monitoring:

@@ -204,7 +204,9 @@ class Pid:
         # would keep such a lock forever.
         self._latch: threading.Event | None = None
         self._done = False
-        self._links: set[Pid] = set()
+        # a tuple while small (a worker's one link to its parent costs 48 bytes, not the
+        # 224 of a set), a set beyond _SMALL_LINKS; changed only by _add_link/_drop_link
+        self._links: tuple[Pid, ...] | set[Pid] = ()
         # monitors on this process, ref -> watcher; the shared empty _NO_MONITORS until
         # the first one (a dict of its own costs 64 bytes, most processes have none)
         self._monitors: dict[Ref, Pid] = _NO_MONITORS
@@ -344,3 +346,24 @@ class Down(NamedTuple):
 
 Server: TypeAlias = "Pid | Hashable"
 """A process: its `Pid`, or a name it is registered under."""
+
+
+_SMALL_LINKS = 4
+
+
+def _add_link(a: Pid, b: Pid) -> None:
+    """Record ``b`` among ``a``'s links (under ``_lock``)."""
+    links = a._links
+    if type(links) is set:
+        links.add(b)
+    elif b not in links:
+        a._links = (*links, b) if len(links) < _SMALL_LINKS else {*links, b}
+
+
+def _drop_link(a: Pid, b: Pid) -> None:
+    """Forget ``b`` among ``a``'s links, if it is there (under ``_lock``)."""
+    links = a._links
+    if type(links) is set:
+        links.discard(b)
+    elif b in links:
+        a._links = tuple(q for q in links if q is not b)

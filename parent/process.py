@@ -29,6 +29,8 @@ from parent._runtime import (
     Pid,
     Ref,
     Server,
+    _add_link,
+    _drop_link,
     _live,
     _lock,
     _names,
@@ -287,8 +289,8 @@ def link(pid: Pid) -> None:
         return
     with _lock:
         if pid._alive and me._alive:
-            me._links.add(pid)
-            pid._links.add(me)
+            _add_link(me, pid)
+            _add_link(pid, me)
             return
     if not me._alive:
         return
@@ -302,8 +304,8 @@ def _link_pair(a: Pid, b: Pid) -> bool:
     """Link two processes (runtime-internal); ``False`` if either is dead."""
     with _lock:
         if a._alive and b._alive:
-            a._links.add(b)
-            b._links.add(a)
+            _add_link(a, b)
+            _add_link(b, a)
             return True
     return False
 
@@ -338,8 +340,8 @@ def _links_of(pid: Pid) -> list[Pid]:
 
 def _unlink_pair(a: Pid, b: Pid) -> None:
     with _lock:
-        a._links.discard(b)
-        b._links.discard(a)
+        _drop_link(a, b)
+        _drop_link(b, a)
 
 
 def monitor(pid: Server) -> Ref:

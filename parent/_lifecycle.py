@@ -155,14 +155,17 @@ def _run(pid: Pid) -> None:
     me = thread.ident
     outer = _tls.pid  # not None only when run inline, at interpreter exit (_pool.submit)
     name = thread.name
-    with _lock:
-        if not pid._alive:  # killed while it waited for a thread
-            return
-        pid._ident = me
-        _tls.pid = pid
-        attached = True
-    # from here on a kill may fire at any function entry: everything is inside the try
+    attached = False
+    # a kill may fire at any check from the attach on, even at the one right after the
+    # lock's release (a GIL switch there lets the killer inject, and the exception is
+    # raised as this thread takes the GIL back): the attach is inside the try
     try:
+        with _lock:
+            if not pid._alive:  # killed while it waited for a thread
+                return
+            pid._ident = me
+            _tls.pid = pid
+            attached = True
         thread.name = f"parent-{pid._id}-{pid._label}"
         # each process runs in a contextvars context of its own, not its runtime
         # thread's: what one process sets is never seen by the next one served on the
@@ -245,7 +248,9 @@ def wake(pid: Pid) -> None:
     """Give a hibernating process a thread again (no-op unless it hibernates). Called
     by whoever just put something in its mailbox; at most one waker claims it."""
     with _lock:
-        if not pid._hib or not pid._alive:
+        # an empty mailbox: the process took the sender's message itself before it
+        # hibernated (the sender read _hib late), and has nothing to wake up for
+        if not pid._hib or not pid._alive or pid._mbox.empty():
             return
         pid._hib = False
     try:

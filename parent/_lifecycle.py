@@ -106,10 +106,13 @@ def spawn(
     on_name_taken: Callable[[Pid], BaseException] | None = None,
     on_death: Callable[[Pid], None] | None = None,
     hibernate_after: float | None = None,
+    also_link: Pid | None = None,
 ) -> Pid:
     """Create a process that runs ``body(pid)`` on a runtime thread. ``body`` returns
     the exit reason (or `HIBERNATE`). With ``link``, the new process is linked to the
-    calling process (if any) and that process becomes its parent."""
+    calling process (if any) and that process becomes its parent. ``also_link`` is
+    linked too, in the same step (a task's owner); if it is dead by then, the new
+    process ends with ``"noproc"`` before it runs."""
     pid = Pid(label)
     pid._next = body
     pid._hib_after = hibernate_after
@@ -132,6 +135,12 @@ def spawn(
                 _add_link(caller, pid)
                 _add_link(pid, caller)
             else:  # started on behalf of a process that has died meanwhile
+                orphan = True
+        if also_link is not None and also_link is not caller:
+            if also_link._alive:
+                _add_link(also_link, pid)
+                _add_link(pid, also_link)
+            else:
                 orphan = True
     _futex.maybe_switch(len(_live))
     try:

@@ -135,12 +135,10 @@ def _spawn_task(
 ) -> Pid:
     """Start a task linked to the calling process (its owner, or a TaskSupervisor).
     ``owner`` is the process the task is linked to and unlinks from once it has
-    returned: linked at the spawn when it is the caller, or (``link_owner``) by the task
-    itself before it runs ``fn``; an owner already dead then ends it with ``"noproc"``."""
+    returned: linked at the spawn when it is the caller, or (``link_owner``) in the
+    same step of the spawn; an owner already dead then ends it with ``"noproc"``."""
 
     def body(me: Pid) -> Any:
-        if link_owner and owner is not None and not _p._link_pair(owner, me):
-            return "noproc"
         value = fn(*args)
         if owner is not None:
             _p._unlink_pair(owner, me)
@@ -150,7 +148,8 @@ def _spawn_task(
 
     hook = None if ref is None else (lambda dead: _settle(ref, Exit(dead, dead._reason)))
     label = getattr(fn, "__qualname__", type(fn).__name__)
-    return _lc.spawn(body, label, link=True, on_death=hook)
+    also = owner if link_owner else None  # linked before the start returns
+    return _lc.spawn(body, label, link=True, on_death=hook, also_link=also)
 
 
 def _check_callable(fn: object, where: str) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,17 +18,6 @@ pytestmark = pytest.mark.timeout(120)
 
 class Idle(GenServer):
     pass
-
-
-@pytest.fixture
-def tiny_switch_interval() -> Iterator[None]:
-    """Switch threads every microsecond, to make the window a kill must hit likely."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def _watch(victims: list[Pid], downs: list[Pid], ready: threading.Event) -> None:

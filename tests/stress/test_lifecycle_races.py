@@ -40,17 +40,6 @@ pytestmark = pytest.mark.timeout(120)
 Inbox = queue.SimpleQueue[Any]
 
 
-@pytest.fixture
-def tiny_switch_interval() -> Iterator[None]:
-    """Switch threads every microsecond, to make the window a kill must hit likely."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
 @pytest.fixture(autouse=True)
 def thread_crashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Exceptions that escaped a thread (a runtime thread must never die of a kill),

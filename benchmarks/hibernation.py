@@ -887,30 +887,22 @@ def build_rows(results: dict[str, Result], n: int) -> list[Row]:
         )
     if not small.error:
         s = small.samples
-        rows.append(
-            _ratio_row(
+        for label, ours, raw, target in (
+            (
                 "start, then hibernate: Worker.start(i, hibernate_after=0.0)",
-                _med(s["start"]),
-                _med(s["start_raw"]),
+                "start",
+                "start_raw",
                 1.0,
-            )
-        )
-        rows.append(
-            _ratio_row(
+            ),
+            (
                 "start, then hibernate: GenRegistry.lookup_or_start of a new id",
-                _med(s["registry_start"]),
-                _med(s["start_raw"]),
+                "registry_start",
+                "start_raw",
                 1.0,
-            )
-        )
-        rows.append(
-            _ratio_row(
-                "call to a plain GenServer (no hibernation), few processes",
-                _med(s["call"]),
-                _med(s["call_raw"]),
-                1.3,
-            )
-        )
+            ),
+            ("call to a plain GenServer (no hibernation), few processes", "call", "call_raw", 1.3),
+        ):
+            rows.append(_ratio_row(label, _med(s[ours]), _med(s[raw]), target))
     if not reg.error:
         rows.append(
             Row(

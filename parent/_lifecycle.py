@@ -188,7 +188,7 @@ def _run(pid: Pid) -> None:
                 if reason is not HIBERNATE:
                     break
                 pid._ctx = ctx if len(ctx) else None
-                if _hibernate(pid, me):
+                if _hibernate(pid):
                     attached = False
                     return
                 if not pid._alive:  # killed just as it was about to hibernate
@@ -225,7 +225,7 @@ def hibernate(pid: Pid, resume: Callable[[Pid], Any]) -> _Hibernate:
     return HIBERNATE
 
 
-def _hibernate(pid: Pid, me: int | None) -> bool:
+def _hibernate(pid: Pid) -> bool:
     """Give up ``pid``'s thread if its mailbox is empty; ``False``: keep running.
 
     ``_hib`` is raised before the mailbox is checked, both under ``_lock``: a sender
@@ -325,14 +325,14 @@ def wait_reply(me: Pid | None, slot: SimpleQueue[Any], timeout: float | None) ->
     """Wait for the answer in ``slot`` (the caller is ``me``, or a plain thread).
     Raises ``queue.Empty`` after ``timeout``, and `_Killed` if ``me`` was killed
     meanwhile (a kill wakes it through the slot)."""
-    if me is None:
-        return slot.get(True, timeout) if _TIMED_GET_IS_SAFE else _timed_get(slot, timeout)
-    me._waiting = slot
+    if me is not None:
+        me._waiting = slot
     try:
         result = slot.get(True, timeout) if _TIMED_GET_IS_SAFE else _timed_get(slot, timeout)
     finally:
-        me._waiting = None
-    if not me._alive or result is _KILLED_WHILE_WAITING:
+        if me is not None:
+            me._waiting = None
+    if me is not None and (not me._alive or result is _KILLED_WHILE_WAITING):
         raise _Killed
     return result
 

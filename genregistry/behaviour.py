@@ -31,7 +31,13 @@ class Behaviour(Protocol):
 
     @staticmethod
     def start_link(
-        worker_module: Any, name: Hashable = None, *, timeout: float | None = 5.0
+        worker_module: Any,
+        name: Hashable = None,
+        *,
+        hibernate_after: float | None = None,
+        idle_timeout: float | None = None,
+        max_workers: int | None = None,
+        timeout: float | None = 5.0,
     ) -> Pid: ...
 
     @staticmethod
@@ -61,3 +67,15 @@ class Behaviour(Protocol):
 
     @staticmethod
     def to_list(registry: Server) -> list[tuple[Hashable, Pid]]: ...
+
+    @staticmethod
+    def call(
+        registry: Server,
+        id: Hashable,
+        request: Any,
+        args: Sequence[Any] = (),
+        timeout: float | None = 5.0,
+    ) -> Any: ...
+
+    @staticmethod
+    def cast(registry: Server, id: Hashable, request: Any, args: Sequence[Any] = ()) -> None: ...

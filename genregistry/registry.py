@@ -1,377 +1,68 @@
-"""GenRegistry: one worker per id, looked up or started on demand.
+"""GenRegistry: one worker per id, looked up or started on demand (the public facade).
 
-The registry process is a private `parent.Parent` subclass (`_Registry`) whose children
-are the workers. Beside it lives a table ``id -> Pid`` in the module-level map
-``_tables``, keyed by the registry's name:
+The registry process and its table live in `genregistry._server`; this module reads
+the table in the caller's thread (lookups, the "already running" answers, snapshots)
+and sends everything else to the registry process through the configured gen_module.
 
-* only the registry process writes its table (one writer), and it removes the table
-  when it dies (a death hook that runs under the runtime lock, before the name is
-  freed, so a new registry under the same name never sees the old table);
-* any thread reads it without a lock: a lookup is ``_tables[name].get(id)`` plus a
-  liveness check of the pid, so a dead worker is never returned, even before the
-  registry has handled its exit. Snapshots (``list(table.items())``) are taken in one C
-  call under the GIL.
-
-Starting is decided by the registry alone, so there is exactly one worker per id: the
-first request for an id marks it "starting" and later requests for it wait on that
-marker. The start itself (``worker_module.start_link(*args)``) runs in a short-lived
-starter thread that acts on behalf of the registry (the worker links to the registry,
-as if the registry had started it), so a slow ``init`` delays only the callers of its
-own id. Stops are asynchronous too: the registry signals the worker and answers the
-caller when the worker's exit arrives.
+`GenRegistry.call` and `GenRegistry.cast` make an id a virtual worker: if the worker
+they reach ends before it takes the request (passivation, a stop, a crash), they wait
+for its end and go to the next activation. A call knows that its request was never
+taken from ``ExitError.handled`` being ``False`` (`parent._lifecycle`); a cast is put
+only into a mailbox that will be read (`parent._lifecycle.post_open`).
 """
 
 from __future__ import annotations
 
-import threading
+import math
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from compat._types import ChildSpec, ChildType
-from compat.child_spec import normalize
+from compat._types import ChildSpec
 from compat.config import gen_module
+from genregistry._server import Options, Registry, _tables
 from parent import _lifecycle as _lc
-from parent import _pool
+from parent import gen_server
 from parent import process as _p
-from parent.errors import AlreadyStarted, NoProcess, NotFound, StartError
-from parent.gen_server import NoReply
-from parent.parent import Parent, _Child, stop_pids
-from parent.process import From, Pid, Server
+from parent._runtime import _CAST
+from parent._serve import check_hibernate_after
+from parent.errors import AlreadyStarted, CallTimeout, ExitError, NoProcess
+from parent.process import Pid, Server
 
 __all__ = ["GenRegistry"]
 
 A = TypeVar("A")
 
 _READ_TIMEOUT = 5.0
-_CLOSE_TIMEOUT = 30.0  # how long a terminating registry waits for starts in progress
-
-# registry name -> its table (id -> worker pid). Written under _tables_lock (taken in a
-# death hook, so under the runtime's lock: nothing holding _tables_lock may take that).
-_tables: dict[Hashable, dict[Hashable, Pid]] = {}
-_tables_lock = threading.Lock()
+_OPTIONS = ("worker_module", "name", "timeout", "hibernate_after", "idle_timeout", "max_workers")
 
 
-class _Started:
-    """Private message from a starter thread: the result of one start."""
-
-    __slots__ = ("id", "result")
-
-    def __init__(self, id: Hashable, result: Pid | StartError) -> None:
-        self.id = id
-        self.result = result
-
-
-class _KillAfter:
-    """Private timer message: a stopped worker's ``shutdown`` time is over."""
-
-    __slots__ = ("pid",)
-
-    def __init__(self, pid: Pid) -> None:
-        self.pid = pid
-
-
-class _Starters:
-    """The starts in progress of one registry. Each start runs on a runtime thread
-    (`parent._pool`: parked threads are reused, so a burst of new ids does not create
-    one thread per start), acting for the registry; a slow ``init`` holds up only the
-    thread (and the id) it runs on.
-
-    ``cond`` (over the registry's ``_start_lock``) guards ``busy`` (starts in progress)
-    and ``closing``.
-    """
-
-    def __init__(self, lock: threading.Lock) -> None:
-        self.cond = threading.Condition(lock)
-        self.busy = 0
-        self.closing = False
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self.cond:
-            if self.closing:
-                return  # a start the closed registry no longer wants
-            self.busy += 1
-        _pool.submit(self._run, job)
-
-    def _run(self, job: Callable[[], None]) -> None:
-        try:
-            with self.cond:
-                if self.closing:
-                    return  # a start the closed registry no longer wants
-            job()
-        finally:
-            with self.cond:
-                self.busy -= 1
-                if not self.busy:
-                    self.cond.notify_all()
-
-    def close(self) -> None:
-        """No more starts: a job not yet begun is dropped."""
-        with self.cond:
-            self.closing = True
-
-    def wait_idle(self, timeout: float | None) -> None:
-        """Wait (up to ``timeout``) until no start is in progress. A start that finishes
-        after `close` stops the worker it started itself."""
-        with self.cond:
-            self.cond.wait_for(lambda: not self.busy, timeout)
-
-
-class _Registry(Parent):
-    """The registry process. Its state is touched only by its own thread, except the
-    starters' (see `_Starters`), guarded by ``_start_lock``."""
-
-    def init(self, worker_module: Any, name: Hashable) -> None:
-        self._worker_module = worker_module
-        self._name = name
-        self._workers: dict[Hashable, Pid] = {}
-        self._starting: dict[Hashable, list[tuple[From, str]]] = {}
-        self._stopping: dict[Pid, list[From]] = {}
-        self._kill_timers: dict[Pid, Any] = {}  # stopped worker -> its kill timer
-        # _start_lock guards the starters' state (see _Starters); once the registry is
-        # closing, a starter kills the worker it started instead of handing it over
-        self._start_lock = threading.Lock()
-        self._starters = _Starters(self._start_lock)
-        self._type: ChildType
-        self._type, self._shutdown = _worker_shutdown(worker_module)
-        self._start: tuple[Any, list[Any]] = (worker_module.start_link, [])
-        self._modules = [worker_module]
-        me = self._me
-        assert me is not None
-        table = self._workers
-        with _tables_lock:
-            if name in _tables:
-                raise StartError(("table_exists", name), f"a registry named {name!r} exists")
-            _tables[name] = table
-
-        def drop_table(_pid: Pid) -> None:
-            with _tables_lock:
-                if _tables.get(name) is table:
-                    del _tables[name]
-
-        _lc.on_death(me, drop_table)
-
-    # -- requests --------------------------------------------------------------------
-
-    def handle_call(self, request: Any, from_: From) -> Any:
-        op = request[0]
-        if op == "lookup_or_start" or op == "start":
-            return self._lookup_or_start(op, request[1], request[2], from_)
-        if op == "stop":
-            return self._stop_worker(request[1], from_)
-        if op == "lookup":
-            pid = self._workers.get(request[1])
-            return pid if pid is not None and pid._alive else None
-        if op == "count":
-            return sum(1 for pid in self._workers.values() if pid._alive)
-        if op == "to_list":
-            return [(i, pid) for i, pid in self._workers.items() if pid._alive]
-        return ValueError(f"unknown registry request {request!r}")
-
-    def _lookup_or_start(self, op: str, id: Hashable, args: list[Any], from_: From) -> Any:
-        try:
-            pid = self._workers.get(id)
-        except TypeError:
-            return TypeError(f"a registry id must be hashable, got {id!r}")
-        if pid is not None:
-            if pid._alive:
-                return pid if op == "lookup_or_start" else AlreadyStarted(pid)
-            self._reap(id, pid)  # dead, its exit not handled yet: forget it now
-        waiters = self._starting.get(id)
-        if waiters is not None:
-            waiters.append((from_, op))
-            return NoReply
-        self._starting[id] = [(from_, op)]
-        self._launch(id, list(args))
-        return NoReply
-
-    def _launch(self, id: Hashable, args: list[Any]) -> None:
-        me = self._me
-        assert me is not None
-        start_link = self._worker_module.start_link
-        starters = self._starters
-
-        def run() -> None:
-            if not me._alive:  # killed meanwhile: its callers were answered by its death
-                return
-            try:
-                with _lc.acting_for(me):  # the worker links to the registry
-                    result: Pid | StartError = start_link(*args)
-                if type(result) is not Pid:
-                    result = StartError(
-                        ("bad_return", result),
-                        f"{self._worker_module!r}.start_link returned {result!r}, not a Pid",
-                    )
-            except StartError as exc:
-                result = exc
-            except Exception as exc:
-                result = StartError(exc, f"starting worker {id!r} failed: {exc!r}")
-                result.__cause__ = exc
-            with starters.cond:
-                if not starters.closing:
-                    _p.send(me, _Started(id, result))
-                    return
-            if type(result) is Pid:
-                stop_pids([(result, self._shutdown)])
-
-        starters.submit(run)
-
-    def _started(self, message: _Started) -> None:
-        waiters = self._starting.pop(message.id, [])
-        result = message.result
-        if type(result) is Pid:
-            if result._alive:
-                self._workers[message.id] = result
-                child = _Child(
-                    {
-                        "id": message.id,
-                        "start": self._start,  # shared by all workers: a million of
-                        "shutdown": self._shutdown,  # them must cost little each
-                        "type": self._type,
-                        "modules": self._modules,
-                    },
-                    result,
-                )
-                self._adopt(child)
-            for n, (from_, op) in enumerate(waiters):
-                from_.put(result if n == 0 or op == "lookup_or_start" else AlreadyStarted(result))
-        else:
-            for from_, _op in waiters:
-                from_.put(result)
-
-    def _stop_worker(self, id: Hashable, from_: From) -> Any:
-        try:
-            child = self._children.get(id)
-        except TypeError:
-            return TypeError(f"a registry id must be hashable, got {id!r}")
-        if child is None or not child.pid._alive:
-            return NotFound(f"no worker with id {id!r} in registry {self._name!r}")
-        pid = child.pid
-        waiting = self._stopping.get(pid)
-        if waiting is not None:
-            waiting.append(from_)
-            return NoReply
-        self._stopping[pid] = [from_]
-        if self._shutdown == "brutal_kill":
-            _lc.kill(pid)
-        else:
-            _p.exit(pid, "shutdown")
-            if self._shutdown != "infinity":
-                self._kill_timers[pid] = _p.send_after(
-                    self._me,  # type: ignore[arg-type]
-                    _KillAfter(pid),
-                    float(self._shutdown),
-                )
-        return NoReply
-
-    # -- exits -----------------------------------------------------------------------
-
-    def _handle_message(self, message: Any) -> Any:
-        kind = type(message)
-        if kind is _Started:
-            self._started(message)
-            return None
-        if kind is _KillAfter:
-            if message.pid in self._by_pid:
-                _lc.kill(message.pid)
-            return None
-        if kind is _p.Exit and message.pid not in self._by_pid:
-            self._reaped.discard(message.pid)
-            return None  # a worker that died before the registry adopted it
-        return super()._handle_message(message)
-
-    def _reap(self, id: Hashable, pid: Pid) -> None:
-        child = self._by_pid.get(pid)
-        if child is not None:
-            self._forget(child)
-        self._worker_gone(id, pid)
-
-    def _child_exited(self, child: _Child, reason: Any) -> Any:
-        self._worker_gone(child.id, child.pid)
+def _check_idle_timeout(value: Any) -> float | None:
+    if value is None:
         return None
-
-    def _worker_gone(self, id: Hashable, pid: Pid) -> None:
-        if self._workers.get(id) is pid:
-            del self._workers[id]
-        timer = self._kill_timers.pop(pid, None)
-        if timer is not None:
-            _p.cancel_timer(timer)
-        for from_ in self._stopping.pop(pid, ()):
-            from_.put(None)
-
-    def _terminate(self, reason: Any) -> None:
-        self._starters.close()  # no start begins from now on
-        try:
-            self.terminate(reason)
-        finally:
-            for timer in self._kill_timers.values():
-                _p.cancel_timer(timer)
-            self._kill_timers.clear()
-            started = self._drain_started()
-            children = list(self._children.values())
-            for child in children:
-                self._forget(child)
-            stop_pids(
-                [(c.pid, c.shutdown) for c in reversed(children)]
-                + [(pid, self._shutdown) for pid in started]
-                + [(pid, self._shutdown) for pid in self._starting_workers()]
-            )
-            # a start that was past its check when we closed may still create a worker;
-            # it stops that worker itself on finding the registry closed: wait for it, so
-            # that no worker outlives the registry (bounded: a start ends within its
-            # init timeout)
-            self._starters.wait_idle(_CLOSE_TIMEOUT)
-            self._workers.clear()
-
-    def _starting_workers(self) -> list[Pid]:
-        """Workers whose start is still in progress (their ``init`` running): linked to
-        the registry, which started them, but not its children yet."""
-        me = self._me
-        assert me is not None
-        return [q for q in _p._links_of(me) if q._parent is me and q not in self._by_pid]
-
-    def _drain_started(self) -> list[Pid]:
-        """Workers whose start reports are still in the mailbox (none can arrive once
-        the starters are closed)."""
-        me = self._me
-        assert me is not None
-        started: list[Pid] = []
-        keep: list[Any] = []
-        for item in _lc.take_all(me):
-            payload = item[1]
-            if type(payload) is _Started and type(payload.result) is Pid:
-                started.append(payload.result)
-            else:
-                keep.append(item)
-        for item in keep:
-            _lc.post(me, item)
-        return started
-
-    # -- supervisor queries ----------------------------------------------------------
-
-    def _sys_which_children(self) -> list[tuple[Any, Pid | None, str, Any]]:
-        return [(c.id, c.pid, c.type, [self._worker_module]) for c in self._children.values()]
-
-    def _sys_count_children(self) -> dict[str, int]:
-        n = len(self._children)
-        supervisors = n if self._type == "supervisor" else 0
-        return {"specs": 1, "active": n, "supervisors": supervisors, "workers": n - supervisors}
+    if type(value) is bool or not isinstance(value, int | float):
+        raise TypeError(f"idle_timeout must be a number of seconds or None, got {value!r}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"idle_timeout must be >= 0, got {value!r}")
+    return None if value == math.inf else float(value)
 
 
-def _worker_shutdown(worker_module: Any) -> tuple[ChildType, Any]:
-    kind: ChildType = (
-        "supervisor"
-        if isinstance(worker_module, type) and issubclass(worker_module, Parent)
-        else "worker"
+def _check_max_workers(value: Any) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int:
+        raise TypeError(f"max_workers must be an int or None, got {value!r}")
+    if value < 1:
+        raise ValueError(f"max_workers must be >= 1, got {value!r}")
+    return value
+
+
+def _options(hibernate_after: Any, idle_timeout: Any, max_workers: Any) -> Options:
+    return Options(
+        check_hibernate_after(hibernate_after),
+        _check_idle_timeout(idle_timeout),
+        _check_max_workers(max_workers),
     )
-    child_spec = getattr(worker_module, "child_spec", None)
-    if callable(child_spec):
-        try:
-            spec = normalize(child_spec())
-        except Exception:
-            spec = None
-        if spec is not None:
-            return kind, spec["shutdown"]
-    return kind, ("infinity" if kind == "supervisor" else 5.0)
 
 
 # -- the facade ------------------------------------------------------------------------
@@ -437,19 +128,22 @@ class GenRegistry:
 
     @staticmethod
     def child_spec(opts: Mapping[str, Any] | None = None, /, **kwargs: Any) -> ChildSpec:
-        """The child spec of a registry: ``worker_module`` is required, ``name``
-        (default: the worker class) and ``timeout`` are optional. Its id is the name,
-        its type ``"supervisor"``, its shutdown ``"infinity"``.
+        """The child spec of a registry: ``worker_module`` is required; ``name``
+        (default: the worker class), ``timeout``, ``hibernate_after``, ``idle_timeout``
+        and ``max_workers`` are optional (see `start_link`). Its id is the name, its
+        type ``"supervisor"``, its shutdown ``"infinity"``.
 
         Raises:
             KeyError: ``worker_module`` is missing.
-            ValueError: an unknown option.
+            ValueError: an unknown option, or an option out of range.
+            TypeError: an option of the wrong type.
 
         Example:
             ```python
             children = [
                 GenRegistry.child_spec(worker_module=Worker, name="reads"),
                 (GenRegistry, {"worker_module": Worker, "name": "writes"}),
+                GenRegistry.child_spec(worker_module=Worker, name="sessions", idle_timeout=60.0),
             ]
             ```
         """
@@ -457,19 +151,21 @@ class GenRegistry:
         options.update(kwargs)
         if "worker_module" not in options:
             raise KeyError("worker_module")
-        worker_module = options.pop("worker_module")
-        name = options.pop("name", None)
+        unknown = sorted(map(repr, set(options) - set(_OPTIONS)))
+        if unknown:
+            raise ValueError(
+                f"unknown GenRegistry option(s) {', '.join(unknown)}; "
+                f"expected {', '.join(_OPTIONS)}"
+            )
+        worker_module = options["worker_module"]
+        name = options.get("name")
         if name is None:
             name = worker_module
-        timeout = options.pop("timeout", 5.0)
-        if options:
-            raise ValueError(
-                f"unknown GenRegistry option(s) {sorted(options)!r}; "
-                "expected worker_module, name, timeout"
-            )
+        extra = {k: options.get(k) for k in ("hibernate_after", "idle_timeout", "max_workers")}
+        _options(**extra)  # a bad value fails here, not when the supervisor starts it
         return {
             "id": name,
-            "start": (_start_link_spec, [worker_module, name, timeout]),
+            "start": (_start_link_spec, [worker_module, name, options.get("timeout", 5.0), extra]),
             "type": "supervisor",
             "shutdown": "infinity",
             "modules": [GenRegistry],
@@ -477,17 +173,36 @@ class GenRegistry:
 
     @staticmethod
     def start_link(
-        worker_module: Any, name: Hashable = None, *, timeout: float | None = 5.0
+        worker_module: Any,
+        name: Hashable = None,
+        *,
+        hibernate_after: float | None = None,
+        idle_timeout: float | None = None,
+        max_workers: int | None = None,
+        timeout: float | None = 5.0,
     ) -> Pid:
         """Start a registry for ``worker_module``, linked to the caller, registered under
         ``name`` (default: ``worker_module``).
 
+        Options (all ``None`` by default: workers run until stopped):
+
+        * ``hibernate_after``: workers start as
+          ``worker_module.start_link(*args, hibernate_after=hibernate_after)``;
+        * ``idle_timeout``: a worker with no message for that many seconds is
+          passivated: stopped with ``("shutdown", "idle")`` (its ``terminate`` runs, no
+          crash report). Its id is free once that ``terminate`` returned; the next
+          request for it starts a new activation. Needs a GenServer-based worker;
+        * ``max_workers``: with that many workers live, starting another one first
+          passivates the least recently used idle worker;
+          ``StartError("max_workers")`` when none is idle.
+
         Raises:
             AlreadyStarted: a process already has that name.
+            TypeError, ValueError: a bad option (nothing is started).
 
         Example:
             ```python
-            registry = GenRegistry.start_link(Worker)
+            registry = GenRegistry.start_link(Worker, idle_timeout=30.0, max_workers=10_000)
             ```
         """
         if not callable(getattr(worker_module, "start_link", None)):
@@ -495,7 +210,8 @@ class GenRegistry:
         if name is None:
             name = worker_module
         _p._check_hashable(name, "a registry name")
-        return _Registry.start_link(worker_module, name, name=name, timeout=timeout)
+        options = _options(hibernate_after, idle_timeout, max_workers)
+        return Registry.start_link(worker_module, name, options, name=name, timeout=timeout)
 
     @staticmethod
     def lookup(registry: Server, id: Hashable) -> Pid | None:
@@ -645,6 +361,90 @@ class GenRegistry:
         """
         return _snapshot(registry)
 
+    @staticmethod
+    def call(
+        registry: Server,
+        id: Hashable,
+        request: Any,
+        args: Sequence[Any] = (),
+        timeout: float | None = 5.0,
+    ) -> Any:
+        """`parent.gen_server.call` the worker of ``id``, started with ``args`` first if
+        none is running. If that worker ends before it takes the request (passivation,
+        a stop or a crash racing the call), the request goes to the next activation,
+        all within ``timeout``: the caller never sees the race, and the request is
+        handled at most once.
 
-def _start_link_spec(worker_module: Any, name: Hashable, timeout: float | None) -> Pid:
-    return GenRegistry.start_link(worker_module, name, timeout=timeout)
+        Raises:
+            ExitError: the worker failed while handling the request.
+            CallTimeout: no reply within ``timeout`` (starts and restarts included).
+            StartError: the worker could not be started.
+
+        Example:
+            ```python
+            balance = GenRegistry.call(Accounts, "acct-7", "balance", ["acct-7"])
+            ```
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pid = _running(registry, id)
+        while True:
+            if pid is None:
+                pid = GenRegistry.lookup_or_start(registry, id, args, _left(deadline, request))
+            try:
+                return gen_server.call(pid, request, _left(deadline, request))
+            except NoProcess:
+                pass  # it died between the lookup and the call: the request was not sent
+            except ExitError as exc:
+                if exc.handled:
+                    raise
+            # it ended with the request unread: once it is gone, the next activation
+            try:
+                pid.join(_left(deadline, request))
+            except TimeoutError:
+                raise _timed_out(request, timeout) from None
+            pid = None
+
+    @staticmethod
+    def cast(registry: Server, id: Hashable, request: Any, args: Sequence[Any] = ()) -> None:
+        """`parent.gen_server.cast` to the worker of ``id``, started with ``args`` first
+        if none is running. A cast that reaches a worker after it decided to passivate
+        (or after it died) goes to the next activation: it is never dropped. Returns
+        once the request is in the mailbox of a worker that will read it.
+
+        Raises:
+            StartError: the worker could not be started.
+
+        Example:
+            ```python
+            GenRegistry.cast(Accounts, "acct-7", ("deposit", 10), ["acct-7"])
+            ```
+        """
+        item = (_CAST, request, None)
+        pid = _running(registry, id)
+        while True:
+            if pid is None:
+                pid = GenRegistry.lookup_or_start(registry, id, args, None)
+            if _lc.post_open(pid, item):
+                return
+            pid.join()  # closing or dead: once it is gone, the next activation
+            pid = None
+
+
+def _left(deadline: float | None, request: Any) -> float | None:
+    """Seconds left until ``deadline`` (``None``: no deadline)."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise CallTimeout(f"no reply to {request!r} in time")
+    return left
+
+
+def _timed_out(request: Any, timeout: float | None) -> CallTimeout:
+    return CallTimeout(f"no reply to {request!r} within {timeout} s")
+
+
+def _start_link_spec(
+    worker_module: Any, name: Hashable, timeout: float | None, options: dict[str, Any] | None = None
+) -> Pid:
+    return GenRegistry.start_link(worker_module, name, timeout=timeout, **(options or {}))

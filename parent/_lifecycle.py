@@ -49,6 +49,7 @@ from parent._runtime import (
     _INFO,
     _KILLED_WHILE_WAITING,
     _NO_MONITORS,
+    _STOP,
     _TIMED_GET_IS_SAFE,
     Down,
     Exit,
@@ -61,8 +62,10 @@ from parent._runtime import (
     _live,
     _lock,
     _names,
+    _stamps,
     _timed_get,
     _tls,
+    _Watch,
 )
 
 logger = logging.getLogger("parent")
@@ -119,6 +122,11 @@ def spawn(
     if on_death is not None:
         pid._hooks = (on_death,)
     caller = _tls.pid
+    watch = _tls.watch
+    if watch is not None:  # the first process a registry's starter spawns: its worker
+        _tls.watch = None
+        pid._watch = watch
+        pid._used = next(_stamps)
     orphan = False
     with _lock:
         if name is not None:
@@ -281,15 +289,67 @@ def post(pid: Pid, item: tuple[int, Any, Any]) -> None:
 
 
 @contextlib.contextmanager
-def acting_for(pid: Pid) -> Iterator[None]:
+def acting_for(pid: Pid, watch: _Watch | None = None) -> Iterator[None]:
     """Run the block as if in ``pid`` (a plain thread doing a process's work, e.g. a
     registry starting a worker: what it starts links to ``pid``). A kill of ``pid``
-    does not reach this thread."""
+    does not reach this thread. With ``watch``, the first process spawned in the block
+    gets it (a registry's worker: see `passivate`)."""
     _tls.pid = pid
+    _tls.watch = watch
     try:
         yield
     finally:
         _tls.pid = None
+        _tls.watch = None
+
+
+# -- passivation (genregistry's idle_timeout and max_workers) ---------------------------
+
+
+def passivate(pid: Pid, stamp: int | None, reason: Any) -> bool:
+    """Stop ``pid`` with ``reason`` (as ``gen_server.stop`` does) if it is idle: alive,
+    its mailbox empty, waiting in its GenServer loop for the next message (or
+    hibernating), and, with ``stamp``, having taken no message since its ``_used`` was
+    ``stamp``. ``True``: it is closing; from now on `post_open` refuses it, and the stop
+    request is the next item it takes. ``False``: nothing changed.
+
+    A worker that takes a message at the very moment of the check handles it first, then
+    stops; anything posted afterwards without `post_open` stays unread (a call is then
+    answered ``ExitError(handled=False)``)."""
+    with _lock:
+        if not pid._alive or pid._closing:
+            return False
+        if stamp is not None and pid._used != stamp:
+            return False
+        if not (pid._hib or pid._top) or not pid._mbox.empty():
+            return False
+        pid._closing = True
+        pid._mbox.put((_STOP, reason, None))
+        hib = pid._hib
+    if hib:
+        wake(pid)
+    return True
+
+
+def post_open(pid: Pid, item: tuple[int, Any, Any]) -> bool:
+    """`post` unless ``pid`` is dead or closing (`passivate`): ``True`` when the item is
+    in a mailbox that will be read. Exact for a worker that can passivate (the check and
+    the put are under ``_lock``, as `passivate`'s are)."""
+    if pid._watch is None:
+        if not pid._alive:
+            return False
+        pid._mbox.put(item)
+        if pid._hib:
+            wake(pid)
+        return True
+    with _lock:
+        if not pid._alive or pid._closing:
+            return False
+        pid._mbox.put(item)
+        hib = pid._hib
+    if hib:
+        wake(pid)
+    return True
 
 
 def on_death(pid: Pid, hook: Callable[[Pid], None]) -> None:

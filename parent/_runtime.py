@@ -121,6 +121,33 @@ _ids = itertools.count(1)
 
 class _Local(threading.local):
     pid: Pid | None = None
+    # the _Watch the next process spawned from this thread gets (_lifecycle.acting_for)
+    watch: _Watch | None = None
+
+
+class _Watch:
+    """What a registry asks of its workers' loops when it passivates them: ``target``
+    (the registry) gets an `IdleNotice` when a worker has had no message for ``idle``
+    seconds (``None``: never; the registry then only evicts, `_lifecycle.passivate`)."""
+
+    __slots__ = ("idle", "target")
+
+    def __init__(self, target: Pid, idle: float | None) -> None:
+        self.target = target
+        self.idle = idle
+
+
+class IdleNotice(NamedTuple):
+    """From a worker's loop (or a timer it armed before hibernating) to its registry:
+    ``pid`` has taken no message since its ``_used`` was ``stamp``."""
+
+    pid: Pid
+    stamp: int
+
+
+# the order in which processes last took a message (Pid._used): a global count, so that
+# the least recently used of a registry's workers is the one with the smallest stamp
+_stamps = itertools.count(1)
 
 
 _tls = _Local()
@@ -165,6 +192,7 @@ class Pid:
         "__weakref__",
         "_alive",
         "_armed",
+        "_closing",
         "_critical",
         "_ctx",
         "_cur",
@@ -188,8 +216,11 @@ class Pid:
         "_pending",
         "_reason",
         "_server",
+        "_top",
         "_trap",
+        "_used",
         "_waiting",
+        "_watch",
     )
 
     def __init__(self, label: str) -> None:
@@ -244,6 +275,16 @@ class Pid:
         self._server: Any = None  # the GenServer instance, if any
         # run under _lock at death; a tuple, replaced whole (most processes have none)
         self._hooks: tuple[Callable[[Pid], None], ...] = ()
+        # passivation (a registry's idle_timeout / max_workers, genregistry): the
+        # registry's _Watch, or None (then the three below are never written)
+        self._watch: _Watch | None = None
+        # when it last took a message (an _stamps value; written by its own loop only)
+        self._used = 0
+        # True while its GenServer loop waits for the next message (its own loop only)
+        self._top = False
+        # True once it was chosen to passivate (under _lock, once): it refuses
+        # messages posted with _lifecycle.post_open and stops after its last one
+        self._closing = False
 
     def __repr__(self) -> str:
         return f"<Pid {self._id} {self._label}>"

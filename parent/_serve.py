@@ -25,7 +25,20 @@ from typing import TYPE_CHECKING, Any, Final
 
 from parent import _lifecycle as _lc
 from parent import process as _p
-from parent._runtime import _CALL, _CAST, _INFO, _STOP, _SYS, Exit, Pid, _Died, _Killed
+from parent._runtime import (
+    _CALL,
+    _CAST,
+    _INFO,
+    _STOP,
+    _SYS,
+    Exit,
+    IdleNotice,
+    Pid,
+    _Died,
+    _Killed,
+    _stamps,
+)
+from parent._timers import send_after
 from parent.errors import _NO_REPLY, AlreadyStarted, Ignore, Ignored, StartError, Stop
 
 if TYPE_CHECKING:
@@ -312,20 +325,46 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     # bound once: the callbacks are looked up when the loop starts, not per message
     handle_call = server.handle_call
     handle_cast = server.handle_cast
+    # a registry's worker that can passivate (genregistry): its loop records when it
+    # last took a message and tells the registry when it has been idle for ``idle``
+    watch = pid._watch
+    idle = None if watch is None else watch.idle
+    counting = idle is not None  # an idle countdown runs (no notice since the last message)
     msg: Any = None
     try:
         wait = None if result is None else _settle(server, result)
         while True:
+            notice = False  # whether an empty wait means "idle for ``idle`` s"
             if wait is None:
                 seconds = pid._hib_after  # None: wait for ever
+                if counting and (seconds is None or seconds >= idle):  # type: ignore[operator]
+                    seconds = idle
+                    notice = True
             elif wait == _NOW:
+                if counting:
+                    _idle_timer(pid, idle)  # type: ignore[arg-type]
                 return _lc.hibernate(pid, _resume)
             else:
                 seconds = wait
             try:
-                msg = wait_item(pid, seconds)
+                if watch is None:
+                    msg = wait_item(pid, seconds)
+                else:
+                    pid._top = True
+                    try:
+                        msg = wait_item(pid, seconds)
+                    finally:
+                        pid._top = False
+                    pid._used = next(_stamps)
+                    counting = idle is not None
             except Empty:
+                if notice:
+                    _lc.post(watch.target, (_INFO, IdleNotice(pid, pid._used), None))  # type: ignore[union-attr]
+                    counting = False
+                    continue
                 if wait is None:  # hibernate_after passed with nothing to do
+                    if counting:  # the rest of the idle countdown runs on a timer
+                        _idle_timer(pid, idle - seconds)  # type: ignore[operator]
                     return _lc.hibernate(pid, _resume)
                 msg = (_INFO, TIMEOUT, None)
                 result = server._handle_message(TIMEOUT)
@@ -398,6 +437,13 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     if crash is not None or not _lc.is_clean(reason):
         _lc.log_crash(pid, reason, _describe(msg))
     return reason
+
+
+def _idle_timer(pid: Pid, delay: float) -> None:
+    """A hibernating worker's idle countdown: the registry gets the `IdleNotice` after
+    ``delay`` unless the worker took a message meanwhile (the stamp then no longer
+    matches, and the registry ignores it)."""
+    send_after(pid._watch.target, IdleNotice(pid, pid._used), max(delay, 0.0))  # type: ignore[union-attr]
 
 
 def _describe(msg: Any) -> str | None:

@@ -21,7 +21,7 @@ import pytest
 import compat
 import parent
 from genregistry import GenRegistry
-from genregistry.registry import _Registry
+from genregistry._server import Registry as _Registry
 from parent import (
     AlreadyStarted,
     CallTimeout,

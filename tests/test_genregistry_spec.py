@@ -371,6 +371,8 @@ def _protocol_members() -> list[str]:
 def test_behaviour_lists_every_public_function() -> None:
     assert _protocol_members() == sorted(
         [
+            "call",
+            "cast",
             "child_spec",
             "count",
             "lookup",

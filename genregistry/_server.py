@@ -432,7 +432,7 @@ class Registry(Parent):
         started: list[Pid] = []
         keep: list[Any] = []
         for item in _lc.take_all(me):
-            payload = item[1]
+            payload = item[1] if type(item) is tuple else None
             if type(payload) is _Started and type(payload.result) is Pid:
                 started.append(payload.result)
             else:

@@ -24,7 +24,7 @@ from genregistry._server import Options, Registry, _tables
 from parent import _lifecycle as _lc
 from parent import gen_server
 from parent import process as _p
-from parent._runtime import _CAST
+from parent._runtime import cast_item
 from parent._serve import check_hibernate_after
 from parent.errors import AlreadyStarted, CallTimeout, ExitError, NoProcess
 from parent.process import Pid, Server
@@ -224,19 +224,17 @@ class GenRegistry:
                 print("not running")
             ```
         """
-        # the hot path: the same read as _running, inlined (no Python call but this one)
-        if type(registry) is not Pid:
-            try:
-                pid = _tables[registry].get(id)
-            except KeyError:
-                raise NoProcess(f"no registry is running under the name {registry!r}") from None
-            except TypeError:
-                _table(registry)  # an unhashable name raises its own error here
-                raise TypeError(f"a registry id must be hashable, got {id!r}") from None
-            if pid is not None and pid._alive:
+        # the hot path: the read of _running, inlined (no Python call but this one); a
+        # registry given by Pid, a name with no registry or an unhashable value miss
+        # the table and take _running's way, which raises what they deserve
+        try:
+            pid = _tables[registry].get(id)
+        except (KeyError, TypeError):
+            pid = _running(registry, id)
+            if type(registry) is not Pid:
                 return pid
-            return None
-        _check_id(id)
+        else:
+            return pid if pid is not None and pid._alive else None
         result: Pid | None = _request(registry, ("lookup", id), _READ_TIMEOUT)
         return result
 
@@ -258,9 +256,12 @@ class GenRegistry:
             pid = GenRegistry.lookup_or_start(Worker, "user-42", ["user-42"])
             ```
         """
-        running = _running(registry, id)
-        if running is not None:
-            return running
+        try:  # the read of _running, inlined as in lookup
+            pid = _tables[registry].get(id)
+        except (KeyError, TypeError):
+            pid = _running(registry, id)
+        if pid is not None and pid._alive:
+            return pid
         result: Pid = _request(registry, ("lookup_or_start", id, list(args)), timeout)
         return result
 
@@ -386,7 +387,10 @@ class GenRegistry:
             ```
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        pid = _running(registry, id)
+        try:  # the read of _running, inlined as in lookup
+            pid = _tables[registry].get(id)
+        except (KeyError, TypeError):
+            pid = _running(registry, id)
         while True:
             if pid is None:
                 pid = GenRegistry.lookup_or_start(registry, id, args, _left(deadline, request))
@@ -419,8 +423,11 @@ class GenRegistry:
             GenRegistry.cast(Accounts, "acct-7", ("deposit", 10), ["acct-7"])
             ```
         """
-        item = (_CAST, request, None)
-        pid = _running(registry, id)
+        item = cast_item(request)
+        try:  # the read of _running, inlined as in lookup
+            pid = _tables[registry].get(id)
+        except (KeyError, TypeError):
+            pid = _running(registry, id)
         while True:
             if pid is None:
                 pid = GenRegistry.lookup_or_start(registry, id, args, None)

@@ -363,7 +363,7 @@ def drop_death_hook(pid: Pid, hook: Callable[[Pid], None]) -> None:
         pid._hooks = tuple(h for h in pid._hooks if h is not hook)
 
 
-def wait_item(pid: Pid, timeout: float | None) -> tuple[int, Any, Any]:
+def wait_item(pid: Pid, timeout: float | None) -> Any:
     """Wait for the next item of the calling process's own mailbox. Raises
     ``queue.Empty`` after ``timeout`` (``None``: wait forever), and `_Killed` if the
     process was killed meanwhile: a kill wakes a process that waits here with a
@@ -374,9 +374,9 @@ def wait_item(pid: Pid, timeout: float | None) -> tuple[int, Any, Any]:
     finally:
         pid._parked = False
     if not pid._alive:
-        slot = item[2]
-        if slot is not None:  # a call taken just before the killer's drain: unread
-            slot.put(_Died(pid._reason, False))
+        if type(item) is tuple and item[2] is not None:
+            # a call taken just before the killer's drain: unread
+            item[2].put(_Died(pid._reason, False))
         raise _Killed
     return item
 
@@ -397,7 +397,7 @@ def wait_reply(me: Pid | None, slot: SimpleQueue[Any], timeout: float | None) ->
     return result
 
 
-def take_all(pid: Pid) -> list[tuple[int, Any, Any]]:
+def take_all(pid: Pid) -> list[Any]:
     """Empty the calling process's own mailbox (its thread only)."""
     items = []
     while True:
@@ -545,7 +545,7 @@ def _fail_callers(p: Pid, reason: Any) -> None:
             item = mbox.get_nowait()
         except Empty:
             break
-        if item[2] is not None:
+        if type(item) is tuple and item[2] is not None:
             item[2].put(died)
     pending = p._pending
     if pending is not None:

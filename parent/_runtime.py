@@ -4,9 +4,11 @@ This module holds state only; `parent._lifecycle` is the one module that changes
 process's lifecycle fields (thread, hibernation, death), `parent.process` the one that
 changes links, monitors and names.
 
-A mailbox is a ``queue.SimpleQueue``. Every item in it is a 3-tuple ``(kind, payload,
-reply_slot)``; ``kind`` is one of the small ints below, so a user's message can never be
-mistaken for system traffic.
+A mailbox is a ``queue.SimpleQueue``. An item in it is a 3-tuple ``(kind, payload,
+reply_slot)``, ``kind`` one of the small ints below, or, for a cast whose request is
+not itself a ``tuple``, the bare request (`cast_item`: no envelope to build, index and
+collect on the hottest path). ``type(item) is tuple`` tells them apart, so a user's
+message can never be mistaken for system traffic (a tuple request is enveloped).
 
 Locks
 -----
@@ -54,6 +56,11 @@ _STOP = 4  # (STOP, reason, None): gen_server.stop
 _WAKE = 5  # (WAKE, None, None): wakes a killed process blocked on its mailbox
 
 _WAKE_ITEM = (_WAKE, None, None)
+
+
+def cast_item(request: Any) -> Any:
+    """The mailbox item of a cast (`parent.gen_server.cast` inlines it)."""
+    return request if type(request) is not tuple else (_CAST, request, None)
 
 
 class _Killed(BaseException):

@@ -327,47 +327,66 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     handle_cast = server.handle_cast
     # a registry's worker that can passivate (genregistry): its loop records when it
     # last took a message and tells the registry when it has been idle for ``idle``
+    take_now = pid._mbox.get_nowait
+    queued = pid._mbox.qsize
     watch = pid._watch
     idle = None if watch is None else watch.idle
     counting = idle is not None  # an idle countdown runs (no notice since the last message)
     msg: Any = None
     try:
         wait = None if result is None else _settle(server, result)
+        backlog = False  # whether more items may be queued behind the last one
         while True:
-            notice = False  # whether an empty wait means "idle for ``idle`` s"
-            if wait is None:
-                seconds = pid._hib_after  # None: wait for ever
-                if counting and (seconds is None or seconds >= idle):  # type: ignore[operator]
-                    seconds = idle
-                    notice = True
-            elif wait == _NOW:
-                if counting:
-                    _idle_timer(pid, idle)  # type: ignore[arg-type]
-                return _lc.hibernate(pid, _resume)
-            else:
-                seconds = wait
-            try:
-                if watch is None:
-                    msg = wait_item(pid, seconds)
-                else:
-                    pid._top = True
-                    try:
-                        msg = wait_item(pid, seconds)
-                    finally:
-                        pid._top = False
-                    pid._used = next(_stamps)
-                    counting = idle is not None
-            except Empty:
-                if notice:
-                    _lc.post(watch.target, (_INFO, IdleNotice(pid, pid._used), None))  # type: ignore[union-attr]
-                    counting = False
-                    continue
-                if wait is None:  # hibernate_after passed with nothing to do
-                    if counting:  # the rest of the idle countdown runs on a timer
-                        _idle_timer(pid, idle - seconds)  # type: ignore[operator]
+            if backlog:
+                # a backlog is taken without the parked wait's bookkeeping: taking from
+                # a non-empty queue does not block, so a kill reaches this thread as in
+                # any running code (parent._kill). A queued item also ends a pending
+                # Timeout or Hibernate at once, as the wait would.
+                try:
+                    msg = take_now()
+                except Empty:
+                    backlog = False
+            if not backlog:
+                notice = False  # whether an empty wait means "idle for ``idle`` s"
+                if wait is None:
+                    seconds = pid._hib_after  # None: wait for ever
+                    if counting and (seconds is None or seconds >= idle):  # type: ignore[operator]
+                        seconds = idle
+                        notice = True
+                elif wait == _NOW:
+                    if counting:
+                        _idle_timer(pid, idle)  # type: ignore[arg-type]
                     return _lc.hibernate(pid, _resume)
-                msg = (_INFO, TIMEOUT, None)
-                result = server._handle_message(TIMEOUT)
+                else:
+                    seconds = wait
+                try:
+                    if watch is None:
+                        msg = wait_item(pid, seconds)
+                    else:
+                        pid._top = True
+                        try:
+                            msg = wait_item(pid, seconds)
+                        finally:
+                            pid._top = False
+                except Empty:
+                    if notice:
+                        _lc.post(watch.target, (_INFO, IdleNotice(pid, pid._used), None))  # type: ignore[union-attr]
+                        counting = False
+                        continue
+                    if wait is None:  # hibernate_after passed with nothing to do
+                        if counting:  # the rest of the idle countdown runs on a timer
+                            _idle_timer(pid, idle - seconds)  # type: ignore[operator]
+                        return _lc.hibernate(pid, _resume)
+                    msg = (_INFO, TIMEOUT, None)
+                    result = server._handle_message(TIMEOUT)
+                    wait = None if result is None else _settle(server, result)
+                    continue
+                backlog = queued() > 0
+            if watch is not None:
+                pid._used = next(_stamps)
+                counting = idle is not None
+            if type(msg) is not tuple:  # a cast of a request that is no tuple: bare
+                result = handle_cast(msg)
                 wait = None if result is None else _settle(server, result)
                 continue
             kind = msg[0]
@@ -419,7 +438,7 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
         crash: BaseException | None = None
     except _Killed:
         # killed between taking a call and recording it: answer it (a slot answers once)
-        if msg is not None and msg[2] is not None:
+        if type(msg) is tuple and msg[2] is not None:
             msg[2].put(_Died(pid._reason, True))
         raise
     except BaseException as exc:
@@ -450,6 +469,8 @@ def _describe(msg: Any) -> str | None:
     """The last message of a crash report, as the user sent it."""
     if msg is None:
         return None
+    if type(msg) is not tuple:
+        return f"cast {msg!r}"
     kind, payload, _slot = msg
     if kind is _CALL:
         return f"call {payload!r}"

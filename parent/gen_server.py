@@ -321,11 +321,15 @@ def cast(server: Server, request: Any) -> None:
         gen_server.cast(pid, ("add", 1))
         ```
     """
-    p = server if type(server) is Pid else _p.whereis(server)
-    if p is not None and p._alive:
-        p._mbox.put((_CAST, request, None))
-        if p._hib:  # _lifecycle.post, inlined on this hot path
-            _lc.wake(p)
+    if type(server) is not Pid:
+        server = _p.whereis(server)
+        if server is None:
+            return
+    if server._alive:
+        # the bare request unless it is a tuple (parent._runtime.cast_item, inlined)
+        server._mbox.put(request if type(request) is not tuple else (_CAST, request, None))
+        if server._hib:  # _lifecycle.post, inlined on this hot path
+            _lc.wake(server)
 
 
 def reply(from_: From, value: Any) -> None:

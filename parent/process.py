@@ -216,9 +216,12 @@ def receive(timeout: float | None = None) -> Any:
     while True:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            kind, payload, _slot = _lifecycle.wait_item(me, remaining)
+            item = _lifecycle.wait_item(me, remaining)
         except Empty:
             raise TimeoutError(f"no message within {timeout} s") from None
+        if type(item) is not tuple:
+            continue  # a cast: not for a plain process
+        kind, payload, _slot = item
         if kind is _INFO:
             return payload
         if kind is _STOP:

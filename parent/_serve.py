@@ -338,14 +338,23 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
         backlog = False  # whether more items may be queued behind the last one
         while True:
             if backlog:
-                # a backlog is taken without the parked wait's bookkeeping: taking from
-                # a non-empty queue does not block, so a kill reaches this thread as in
-                # any running code (parent._kill). A queued item also ends a pending
-                # Timeout or Hibernate at once, as the wait would.
+                # a backlog is taken without a blocking wait (nor a Python call): what
+                # wait_item does, inlined. Parked, a kill wakes it with a sentinel
+                # instead of injecting: an exception injected here could fire between
+                # the take and the store, and lose the item. A queued item also ends a
+                # pending Timeout or Hibernate at once, as the wait would.
+                pid._parked = True
                 try:
                     msg = take_now()
                 except Empty:
                     backlog = False
+                finally:
+                    pid._parked = False
+                if not pid._alive:
+                    if backlog and type(msg) is tuple and msg[2] is not None:
+                        msg[2].put(_Died(pid._reason, False))  # taken, never handled
+                    msg = None
+                    raise _Killed
             if not backlog:
                 notice = False  # whether an empty wait means "idle for ``idle`` s"
                 if wait is None:

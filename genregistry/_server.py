@@ -146,6 +146,8 @@ class Registry(Parent):
         self._inflight = 0  # starts running on a start job
         self._closing: dict[Hashable, Pid] = {}  # passivating workers (until their exit)
         self._blocked: set[Hashable] = set()  # starts waiting for their id's closing worker
+        # closing ids whose slot is promised to a start in _slot_queue (max_workers)
+        self._promised: set[Hashable] = set()
         self._slot_queue: deque[Hashable] = deque()  # starts waiting for a free slot
         self._stopping: dict[Pid, list[From]] = {}
         self._kill_timers: dict[Pid, Any] = {}  # stopped worker -> its kill timer
@@ -161,6 +163,8 @@ class Registry(Parent):
         assert me is not None
         passivates = options.idle_timeout is not None or options.max_workers is not None
         self._watch = _Watch(me, options.idle_timeout) if passivates else None
+        idle = options.idle_timeout
+        self._retry_idle = 0.001 if idle is None else min(max(idle, 0.001), 1.0)
         table = self._workers
         with _tables_lock:
             if name in _tables:
@@ -223,10 +227,17 @@ class Registry(Parent):
         if limit is None or len(self._children) + self._inflight < limit:
             self._launch(id, args)
             return
-        freeing = len(self._closing) - len(self._blocked) - len(self._slot_queue)
-        if freeing <= 0:
+        # a slot on its way: a passivating worker whose slot is neither promised to a
+        # queued start nor kept by its own id's restart waiting for it
+        free = next(
+            (i for i in self._closing if i not in self._promised and i not in self._blocked),
+            None,
+        )
+        if free is not None:
+            self._promised.add(free)
+        else:
             assert self._lru is not None
-            if not self._lru.evict(self._workers, self._passivate):
+            if not self._lru.evict(self._workers, self._evict):
                 error = StartError(
                     "max_workers",
                     f"registry {self._name!r} has {limit} workers, none of them idle: "
@@ -335,11 +346,24 @@ class Registry(Parent):
         self._closing[child.id] = pid
         return True
 
+    def _evict(self, pid: Pid, stamp: int) -> bool:
+        """Passivate ``pid`` for a start that waits for its slot (`_admit`)."""
+        if not self._passivate(pid, stamp):
+            return False
+        self._promised.add(self._by_pid[pid].id)
+        return True
+
     def _idle(self, notice: IdleNotice) -> None:
         pid = notice.pid
         child = self._by_pid.get(pid)
-        if child is not None and self._workers.get(child.id) is pid:
-            self._passivate(pid, notice.stamp)
+        if child is not None:
+            if self._workers.get(child.id) is not pid or self._passivate(pid, notice.stamp):
+                return  # closing already, or closing now
+        # refused although the worker has taken nothing since: it was caught between
+        # two states (not adopted yet, between its notice and its next wait, or on its
+        # way to hibernation). Its loop sends no other notice: ask again shortly.
+        if pid._alive and not pid._closing and pid._used == notice.stamp:
+            _p.send_after(self._me, notice, self._retry_idle)  # type: ignore[arg-type]
 
     def _fill_slots(self) -> None:
         """Start the queued starts that now have a slot."""
@@ -388,8 +412,15 @@ class Registry(Parent):
             from_.put(None)
         if self._closing.get(id) is pid:
             del self._closing[id]
-            if id in self._blocked:  # its next activation was waiting for this exit
-                self._blocked.discard(id)
+            restart = id in self._blocked  # its next activation waited for this exit
+            self._blocked.discard(id)
+            if id in self._promised:  # its slot goes to the start it was promised to
+                self._promised.discard(id)
+                self._fill_slots()
+                if restart:
+                    self._admit(id, self._args.pop(id))
+                return
+            if restart:  # it keeps its old activation's slot
                 self._launch(id, self._args.pop(id))
         self._fill_slots()
 

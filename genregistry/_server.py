@@ -356,9 +356,10 @@ class Registry(Parent):
     def _idle(self, notice: IdleNotice) -> None:
         pid = notice.pid
         child = self._by_pid.get(pid)
-        if child is not None:
-            if self._workers.get(child.id) is not pid or self._passivate(pid, notice.stamp):
-                return  # closing already, or closing now
+        if child is not None and (
+            self._workers.get(child.id) is not pid or self._passivate(pid, notice.stamp)
+        ):
+            return  # closing already, or closing now
         # refused although the worker has taken nothing since: it was caught between
         # two states (not adopted yet, between its notice and its next wait, or on its
         # way to hibernation). Its loop sends no other notice: ask again shortly.

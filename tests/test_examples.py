@@ -7,6 +7,7 @@ process.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,20 @@ EXPECTED: dict[str, list[str]] = {
         "workers: 2000",
         "3 threads: True",
         "calls: 1",
+    ],
+    "guide_virtual_workers.py": [
+        "balance: 30",
+        "passivated: True",
+        "balance: 42",
+        "activations: 2",
+        "passivating: True",
+        "balance: 50",
+        "activations: 3",
+        "live: ['a', 'c']",
+        "balance: 1000",
+        "several activations: True",
+        "plain after a kill: 0",
+        "durable after a kill: 100",
     ],
     "guide_genserver.py": [
         "pop -> 3",
@@ -157,6 +172,13 @@ def test_guide_example_runs(name: str) -> None:
     assert_lines_in_order(result.stdout, EXPECTED[name])
 
 
+def number(pattern: str, output: str) -> int:
+    """The integer that ``pattern``'s one group matches in a line of ``output``."""
+    found = re.search(pattern, output, re.MULTILINE)
+    assert found is not None, f"no line matching {pattern!r} in the output:\n{output}"
+    return int(found.group(1))
+
+
 def test_denylist_example_runs() -> None:
     script = EXAMPLES / "denylist.py"
     if not script.exists():
@@ -164,5 +186,19 @@ def test_denylist_example_runs() -> None:
     args = ["--quick"] if "--quick" in script.read_text(encoding="utf-8") else []
     result = run_script(script, *args)
     assert result.returncode == 0, f"denylist.py exited {result.returncode}:\n{result.stderr}"
-    assert "Denylist workers started:" in result.stdout
-    assert "calls placed:" in result.stdout
+    out = result.stdout
+    activations = number(r"^Denylist workers started: (\d+) activations", out)
+    recipients = number(r"activations for (\d+) recipients", out)
+    passivated = number(r"^passivated: +(\d+) ", out)
+    limit = number(r"max_workers=(\d+)", out)
+    peak = number(r"^live workers: +at most (\d+) at once", out)
+    saved_at_stop = number(r"; (\d+) saved their rules when the registry stopped", out)
+    placed = number(r"^calls placed: +(\d+)$", out)
+    rejected = number(r"^calls rejected: +(\d+)$", out)
+    # more recipients than max_workers: workers were passivated and came back
+    assert limit < recipients < activations
+    # every activation ended once, saving its rules: passivated, or with the registry
+    assert passivated + saved_at_stop == activations
+    assert 0 < peak <= limit and saved_at_stop <= limit
+    assert placed + rejected == (4_000 if args else 40_000) and rejected > 0
+    assert number(r"^denials made: +(\d+), all kept across passivations$", out) > 0

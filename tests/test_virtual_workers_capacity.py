@@ -1,11 +1,13 @@
 """Tests of GenRegistry's ``max_workers`` (API.md, "genregistry: virtual workers"): least
 recently used eviction of idle workers, ``StartError("max_workers")``, and the bound
-under concurrency; then a Hypothesis model of a virtual-worker registry. The workers
-and their `Book` come from tests/test_virtual_workers.py.
+under concurrency; then passivation races (casts racing it, and idle notices caught
+between two states of a worker, forced), and a Hypothesis model of a virtual-worker
+registry. The workers and their `Book` come from tests/test_virtual_workers.py.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from collections import Counter
@@ -23,11 +25,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from test_genregistry import start_thread
-from test_virtual_workers import IDLE, Book, Tally, TrappingTally, hibernating, registry_done
+from test_virtual_workers import IDLE, Book, Tally, TrappingTally, hibernating
 
 import parent
 from genregistry import GenRegistry
 from parent import ExitError, NotFound, Pid, StartError, gen_server, process
+from parent import _lifecycle as lc
+from parent import _timers as timers
+from parent._runtime import IdleNotice
 from parent.testing import wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -50,6 +55,11 @@ def capped(start_supervised: Callable[[Any], Pid]) -> Callable[..., Pid]:
 
 def live_ids(registry: Any = Tally) -> list[Any]:
     return sorted(id for id, _pid in GenRegistry.to_list(registry))
+
+
+def registry_done(registry: Pid) -> Callable[[], bool]:
+    """Whether ``registry`` has handled everything sent to it (it waits for more)."""
+    return lambda: registry._mbox.empty() and registry._parked
 
 
 class Blocked:
@@ -157,10 +167,12 @@ def test_hibernating_workers_count_and_can_be_evicted(
     book: Book, capped: Callable[..., Pid]
 ) -> None:
     capped(max_workers=2, hibernate_after=0.01)
-    pids = {}
+    pids: dict[str, Pid] = {}
     for id in ["a", "b"]:
         GenRegistry.call(Tally, id, "get", [book, id])
-        pids[id] = GenRegistry.lookup(Tally, id)
+        pid = GenRegistry.lookup(Tally, id)
+        assert pid is not None
+        pids[id] = pid
     assert wait_until(lambda: all(hibernating(pid) for pid in pids.values()), 2.0)
     assert GenRegistry.count(Tally) == 2
     GenRegistry.call(Tally, "c", "get", [book, "c"])
@@ -194,6 +206,9 @@ def test_a_passivating_id_restarted_at_capacity_keeps_its_slot(
 def test_an_evicted_id_restarted_at_once_does_not_starve_the_start_that_evicted_it(
     book: Book, capped: Callable[..., Pid]
 ) -> None:
+    """c's start evicts a and waits for its slot; a is asked for again before it has
+    exited. When a exits, c must still get a slot (before 7abb876 a's restart took it,
+    and c waited until some other worker exited: here, for its whole timeout)."""
     registry = capped(max_workers=2)
     book.hold.add("a")
     try:
@@ -235,7 +250,7 @@ def test_max_workers_is_never_exceeded_under_concurrency(book: Book) -> None:
                     done[id] += 1
 
     try:
-        threads = [start_thread(lambda i=i: run(i)) for i in range(8)]  # type: ignore[misc]
+        threads = [start_thread(functools.partial(run, seed)) for seed in range(8)]
         for thread, out in threads:
             thread.join(30.0)
             assert out == {"result": None}
@@ -244,6 +259,102 @@ def test_max_workers_is_never_exceeded_under_concurrency(book: Book) -> None:
     assert book.peak <= 3 and book.overlaps == []
     assert book.passivations() > 0 and set(refused) <= {"max_workers"}
     assert {id: n for id, n in book.saved.items() if n} == +done
+
+
+# -- races of passivation -------------------------------------------------------------
+
+
+def test_casts_racing_passivation_are_all_handled(book: Book, capped: Callable[..., Pid]) -> None:
+    """With ``idle_timeout=0`` the worker passivates whenever its mailbox runs dry (the
+    casters pause now and then), so casts keep arriving as it decides to go, saves,
+    and restarts."""
+    capped(idle_timeout=0.0)
+    threads, casts = 4, 250
+    barrier = threading.Barrier(threads)
+
+    def cast_all() -> None:
+        pause = threading.Event()
+        barrier.wait(5.0)
+        for i in range(casts):
+            GenRegistry.cast(Tally, "a", "inc", [book, "a"])
+            if i % 10 == 0:
+                pause.wait(0.001)  # now and then the mailbox runs dry
+
+    workers = [start_thread(cast_all) for _ in range(threads)]
+    for thread, out in workers:
+        thread.join(30.0)
+        assert out == {"result": None}
+    assert GenRegistry.call(Tally, "a", "get", [book, "a"]) == threads * casts
+    assert book.passivations() >= 5 and book.overlaps == []
+
+
+class SlowToReport(Tally):
+    """Its start returns 0.1 s after its ``init``: the registry learns of the worker
+    only then."""
+
+    @classmethod
+    def start_link(cls, *args: Any, **kwargs: Any) -> Pid:
+        pid = super().start_link(*args, **kwargs)
+        threading.Event().wait(0.1)
+        return pid
+
+
+def test_a_worker_idle_before_the_registry_adopts_it_is_still_passivated(
+    book: Book, capped: Callable[..., Pid]
+) -> None:
+    """Its idle notice reaches the registry before the report of its start."""
+    capped(SlowToReport, idle_timeout=0.0)
+    pid = GenRegistry.lookup_or_start(SlowToReport, "a", [book, "a"])
+    assert wait_until(lambda: not pid.is_alive(), 0.5), "never passivated"
+
+
+def test_an_idle_notice_handled_before_the_worker_waits_again_still_passivates(
+    book: Book, capped: Callable[..., Pid], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forced interleaving (with ``idle_timeout=0`` and a tiny switch interval, about
+    one notice in 100 hits it unforced): the worker is preempted right after posting
+    its notice, until the registry has handled it."""
+    registry = capped(idle_timeout=0.05)
+    real_post = lc.post
+
+    def post(pid: Pid, item: Any) -> None:
+        real_post(pid, item)
+        if type(item[1]) is IdleNotice and pid is registry:
+            assert wait_until(registry_done(registry), 2.0)
+
+    monkeypatch.setattr(lc, "post", post)
+    GenRegistry.call(Tally, "a", "get", [book, "a"])
+    pid = GenRegistry.lookup(Tally, "a")
+    assert pid is not None
+    assert wait_until(lambda: not pid.is_alive(), 0.5), "never passivated"
+
+
+def test_an_idle_timer_firing_just_before_the_worker_hibernates_still_passivates(
+    book: Book, capped: Callable[..., Pid], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forced interleaving (hibernate_after just below idle_timeout hits it unforced):
+    the worker is preempted on its way to hibernation until its timer's notice has been
+    handled."""
+    registry = capped(hibernate_after=0.02, idle_timeout=0.03)
+    fired = threading.Event()
+    real_post, real_hibernate = lc.post, lc._hibernate  # the timers post with lc.post
+
+    def post(pid: Pid, item: Any) -> None:
+        real_post(pid, item)
+        if type(item[1]) is IdleNotice and pid is registry:
+            fired.set()
+
+    def hibernate(pid: Pid) -> bool:
+        if type(pid._server) is Tally and fired.wait(0.5):
+            assert wait_until(registry_done(registry), 2.0)
+        return real_hibernate(pid)
+
+    monkeypatch.setattr(timers, "post", post)
+    monkeypatch.setattr(lc, "_hibernate", hibernate)
+    GenRegistry.call(Tally, "a", "get", [book, "a"])
+    pid = GenRegistry.lookup(Tally, "a")
+    assert pid is not None
+    assert wait_until(lambda: not pid.is_alive(), 0.5), "never passivated"
 
 
 # -- a model -----------------------------------------------------------------------------
@@ -377,5 +488,5 @@ class VirtualWorkers(RuleBasedStateMachine):
 def test_a_virtual_worker_registry_keeps_its_promises() -> None:
     run_state_machine_as_test(
         VirtualWorkers,
-        settings=settings(max_examples=30, stateful_step_count=25, deadline=None),
+        settings=settings(max_examples=50, stateful_step_count=30, deadline=None),
     )

@@ -13,7 +13,6 @@ only into a mailbox that will be read (`parent._lifecycle.post_open`).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -25,7 +24,7 @@ from parent import _lifecycle as _lc
 from parent import gen_server
 from parent import process as _p
 from parent._runtime import cast_item
-from parent._serve import check_hibernate_after
+from parent._serve import check_hibernate_after, check_optional_seconds
 from parent.errors import AlreadyStarted, CallTimeout, ExitError, NoProcess
 from parent.process import Pid, Server
 
@@ -35,16 +34,6 @@ A = TypeVar("A")
 
 _READ_TIMEOUT = 5.0
 _OPTIONS = ("worker_module", "name", "timeout", "hibernate_after", "idle_timeout", "max_workers")
-
-
-def _check_idle_timeout(value: Any) -> float | None:
-    if value is None:
-        return None
-    if type(value) is bool or not isinstance(value, int | float):
-        raise TypeError(f"idle_timeout must be a number of seconds or None, got {value!r}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"idle_timeout must be >= 0, got {value!r}")
-    return None if value == math.inf else float(value)
 
 
 def _check_max_workers(value: Any) -> int | None:
@@ -60,7 +49,7 @@ def _check_max_workers(value: Any) -> int | None:
 def _options(hibernate_after: Any, idle_timeout: Any, max_workers: Any) -> Options:
     return Options(
         check_hibernate_after(hibernate_after),
-        _check_idle_timeout(idle_timeout),
+        check_optional_seconds(idle_timeout, "idle_timeout"),
         _check_max_workers(max_workers),
     )
 
@@ -387,10 +376,7 @@ class GenRegistry:
             ```
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        try:  # the read of _running, inlined as in lookup
-            pid = _tables[registry].get(id)
-        except (KeyError, TypeError):
-            pid = _running(registry, id)
+        pid = _running(registry, id)
         while True:
             if pid is None:
                 pid = GenRegistry.lookup_or_start(registry, id, args, _left(deadline, request))
@@ -424,10 +410,7 @@ class GenRegistry:
             ```
         """
         item = cast_item(request)
-        try:  # the read of _running, inlined as in lookup
-            pid = _tables[registry].get(id)
-        except (KeyError, TypeError):
-            pid = _running(registry, id)
+        pid = _running(registry, id)
         while True:
             if pid is None:
                 pid = GenRegistry.lookup_or_start(registry, id, args, None)

@@ -335,12 +335,10 @@ def post_open(pid: Pid, item: tuple[int, Any, Any]) -> bool:
     """`post` unless ``pid`` is dead or closing (`passivate`): ``True`` when the item is
     in a mailbox that will be read. Exact for a worker that can passivate (the check and
     the put are under ``_lock``, as `passivate`'s are)."""
-    if pid._watch is None:
+    if pid._watch is None:  # it never passivates: no close to race with
         if not pid._alive:
             return False
-        pid._mbox.put(item)
-        if pid._hib:
-            wake(pid)
+        post(pid, item)
         return True
     with _lock:
         if not pid._alive or pid._closing:

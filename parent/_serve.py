@@ -173,12 +173,17 @@ def _check_seconds(value: Any, what: str) -> float:
     return float(value)
 
 
-def check_hibernate_after(value: Any) -> float | None:
-    """Validate the ``hibernate_after`` start option (``None`` or ``inf``: never)."""
+def check_optional_seconds(value: Any, what: str) -> float | None:
+    """Validate an option of seconds where ``None`` or ``inf`` mean "never"."""
     if value is None:
         return None
-    seconds = _check_seconds(value, "hibernate_after")
+    seconds = _check_seconds(value, what)
     return None if seconds == math.inf else seconds
+
+
+def check_hibernate_after(value: Any) -> float | None:
+    """Validate the ``hibernate_after`` start option (``None`` or ``inf``: never)."""
+    return check_optional_seconds(value, "hibernate_after")
 
 
 # -- starting --------------------------------------------------------------------------

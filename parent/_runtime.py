@@ -337,6 +337,47 @@ class Pid:
         return self._reason
 
 
+class ForeignPid(Pid):
+    """The base of pids of processes that live elsewhere (`genregistry.ray.RemotePid`).
+
+    Not a local process: it has none of `Pid`'s runtime fields. The runtime's hot paths
+    test ``type(server) is Pid``, so a foreign pid always takes their slower branch,
+    where `parent.gen_server.call` and `parent.gen_server.cast` hand it to ``_call`` and
+    ``_cast``; the functions that need a local process (links, monitors, ``send``,
+    ``join``) raise `ProcessError` naming it (`refuse_foreign`).
+    """
+
+    __slots__ = ()
+
+    def __init__(self) -> None:  # no Pid.__init__: nothing local to set up
+        pass
+
+    def _call(self, request: Any, timeout: float | None) -> Any:
+        raise NotImplementedError
+
+    def _cast(self, request: Any) -> None:
+        raise NotImplementedError
+
+    def is_alive(self) -> bool:
+        raise NotImplementedError
+
+    def join(self, timeout: float | None = None) -> Any:
+        raise refuse_foreign(self)
+
+
+def number(pid: Pid) -> int:
+    """The process's number, unique in this interpreter (the ``12`` of ``<Pid 12 ...>``);
+    `genregistry._remote` puts it in the remote pids it hands out."""
+    return pid._id
+
+
+def refuse_foreign(pid: ForeignPid) -> ProcessError:
+    """The error for a local-only operation on a foreign pid."""
+    return ProcessError(
+        f"{pid!r} is a remote pid: only gen_server.call, gen_server.cast and is_alive() reach it"
+    )
+
+
 class Ref:
     """A monitor reference, returned by `monitor` and carried by `Down`.
 
@@ -393,7 +434,8 @@ class Down(NamedTuple):
 
 
 Server: TypeAlias = "Pid | Hashable"
-"""A process: its `Pid`, or a name it is registered under."""
+"""A process: its `Pid` (a `ForeignPid` such as `genregistry.ray.RemotePid` too), or a
+name it is registered under."""
 
 
 _SMALL_LINKS = 4

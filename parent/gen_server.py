@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from parent import _lifecycle as _lc
 from parent import _serve
 from parent import process as _p
-from parent._runtime import _CALL, _CAST, _SYS, From, Pid, Server, _Died
+from parent._runtime import (
+    _CALL,
+    _CAST,
+    _SYS,
+    ForeignPid,
+    From,
+    Pid,
+    Server,
+    _Died,
+    refuse_foreign,
+)
 from parent._serve import TIMEOUT, Continue, Hibernate, NoReply, Timeout
 from parent.errors import CallTimeout, ExitError, NoProcess, ProcessError
 
@@ -236,7 +246,12 @@ class GenServer:
 
 
 def _target(server: Server) -> Pid:
-    p = server if type(server) is Pid else _p.whereis(server)
+    if type(server) is Pid:
+        p: Pid | None = server
+    elif isinstance(server, ForeignPid):
+        raise refuse_foreign(server)
+    else:
+        p = _p.whereis(server)
     if p is None:
         raise NoProcess(f"no process is registered under {server!r}")
     if not p._alive:
@@ -280,7 +295,12 @@ def call(server: Server, request: Any, timeout: float | None = 5.0) -> Any:
         value = gen_server.call(pid, "get", timeout=1.0)
         ```
     """
-    p = server if type(server) is Pid else _p.whereis(server)
+    if type(server) is Pid:
+        p: Pid | None = server
+    elif isinstance(server, ForeignPid):  # a remote pid makes its own round trip
+        return server._call(request, timeout)
+    else:
+        p = _p.whereis(server)
     if p is None or not p._alive:
         raise NoProcess(
             f"no process is registered under {server!r}" if p is None else f"{p!r} is not alive"
@@ -322,6 +342,9 @@ def cast(server: Server, request: Any) -> None:
         ```
     """
     if type(server) is not Pid:
+        if isinstance(server, ForeignPid):
+            server._cast(request)
+            return
         server = _p.whereis(server)
         if server is None:
             return

@@ -25,6 +25,7 @@ from parent._runtime import (
     _STOP,
     Down,
     Exit,
+    ForeignPid,
     From,
     Pid,
     Ref,
@@ -35,6 +36,7 @@ from parent._runtime import (
     _lock,
     _names,
     _tls,
+    refuse_foreign,
 )
 from parent._timers import cancel_timer, send_after
 from parent.errors import NoProcess, NotFound, ProcessError
@@ -109,6 +111,8 @@ def whereis(name: Hashable) -> Pid | None:
 def _resolve(server: Server) -> Pid | None:
     if type(server) is Pid:
         return server
+    if isinstance(server, ForeignPid):
+        raise refuse_foreign(server)
     return whereis(server)
 
 
@@ -185,7 +189,12 @@ def send(server: Server, message: Any) -> None:
         process.send(pid, ("hello", 1))
         ```
     """
-    p = server if type(server) is Pid else whereis(server)
+    if type(server) is Pid:
+        p: Pid | None = server
+    elif isinstance(server, ForeignPid):
+        raise refuse_foreign(server)
+    else:
+        p = whereis(server)
     if p is not None and p._alive:
         p._mbox.put((_INFO, message, None))
         if p._hib:  # _lifecycle.post, inlined

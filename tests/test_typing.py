@@ -121,3 +121,36 @@ def test_a_user_mistake_is_a_type_error(name: str) -> None:
     assert status == 1, out
     # the mistake is reported on the user's line (line 10 is where {body} starts)
     assert "<string>:1" in out and "error" in out and expected in out, out
+
+
+RAY_PROGRAM = """
+import genregistry
+from genregistry.ray import RayRegistry, Registry
+
+impl: genregistry.Behaviour = RayRegistry
+
+def place_call(registry: genregistry.Behaviour, reg: Registry, recipient: str) -> int:
+    registry.lookup_or_start(reg, recipient, [recipient])
+    return registry.count(reg)
+
+reg = RayRegistry.create(Worker, name="phones", shards=8)
+n: int = place_call(RayRegistry, reg, "+15551234567")
+"""
+
+
+@pytest.mark.parametrize(
+    ("mistake", "expected"),
+    [
+        ("", None),
+        ('RayRegistry.call(reg, "a", "get", timeout="1")', 'Argument "timeout"'),
+    ],
+    ids=["correct", "wrong timeout type"],
+)
+def test_ray_registry_type_checks_as_a_behaviour(mistake: str, expected: str | None) -> None:
+    # Ray need not be installed: pyproject's override makes mypy treat it as Any
+    out, status = _check(RAY_PROGRAM + mistake)
+    if expected is None:
+        assert status == 0, out
+    else:
+        line = PROGRAM.format(body=RAY_PROGRAM + mistake).splitlines().index(mistake) + 1
+        assert status == 1 and f"<string>:{line}: error" in out and expected in out, out

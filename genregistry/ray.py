@@ -53,6 +53,8 @@ __all__ = ["RayRegistry", "Registry", "RemotePid"]
 
 # requests one shard runs at once (Ray threads): a slow worker holds one of them
 MAX_CONCURRENCY = 128
+# how long reg.shutdown() lets one shard's workers terminate before it kills the shard
+SHUTDOWN_TIMEOUT = 30.0
 
 
 class _Shard:
@@ -166,6 +168,9 @@ class _RayEngine:
         handle = self._handles.pop((reg.namespace, name), None) or self._lookup(reg.namespace, name)
         self._handles.pop((reg.namespace, name), None)
         if handle is not None:
+            # stop the registry first, so every worker's terminate runs, then the actor
+            with contextlib.suppress(RayActorError, GetTimeoutError):
+                ray.get(handle.run.remote("close", ()), timeout=SHUTDOWN_TIMEOUT)
             ray.kill(handle, no_restart=True)
 
 

@@ -123,8 +123,9 @@ class Registry:
     engine: str = "ray"
 
     def shutdown(self) -> None:
-        """Stop every shard, and with them every worker. Handles and pids of this
-        registry then fail with `NoProcess` (a later `create` makes a new one).
+        """Stop every shard, and with them every worker (their ``terminate`` runs).
+        Handles and pids of this registry then fail with `NoProcess` (a later `create`
+        makes a new one).
 
         Example:
             ```python

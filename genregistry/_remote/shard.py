@@ -12,8 +12,10 @@ gets `NoProcess` (fencing).
 
 from __future__ import annotations
 
+import os
 import pickle
 import secrets
+import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +120,10 @@ class ShardCore:
 
     # -- requests (run dispatches to these) ---------------------------------------------
 
+    def do_close(self) -> None:
+        """Stop the registry, running every worker's ``terminate`` (before a shutdown)."""
+        self.close()
+
     def do_hello(self) -> tuple[tuple[Any, ...], str, str]:
         return self.config.key(), self.config.describe(), self.epoch
 
@@ -175,3 +181,20 @@ class ShardCore:
     def do_sample(self) -> tuple[str, tuple[Hashable, int] | None]:
         found = GenRegistry.sample(self.registry)
         return self.epoch, None if found is None else (found[0], number(found[1]))
+
+    def do_info(self) -> dict[str, Any]:
+        """What the shard's process holds: its OS pid, resident memory (bytes),
+        threads and workers (for benchmarks and operators)."""
+        try:
+            with open("/proc/self/statm") as f:
+                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:  # not Linux
+            rss = -1
+        return {
+            "index": self.index,
+            "epoch": self.epoch,
+            "os_pid": os.getpid(),
+            "rss": rss,
+            "threads": threading.active_count(),
+            "workers": GenRegistry.count(self.registry),
+        }

@@ -25,9 +25,19 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class ProcessError(Exception):
     """Base class of the runtime's errors; also raised for a misuse such as a process
     calling itself or a Parent method called outside the parent's own process.
+
+    Every one pickles with its message and its fields (``reason``, ``handled``,
+    ``pid``), so it can cross to another process (`genregistry.ray`).
 
     Example:
         ```python
@@ -37,6 +47,10 @@ class ProcessError(Exception):
             print("the call failed:", e)
         ```
     """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the default, cls(*args), would pass the message where __init__ takes a reason
+        return _rebuild, (type(self), self.args, self.__dict__)
 
 
 class NoProcess(ProcessError):

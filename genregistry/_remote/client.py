@@ -23,7 +23,7 @@ from genregistry.registry import _options
 from parent._runtime import ForeignPid, Pid, Server
 from parent.errors import AlreadyStarted, ExitError, NoProcess, NotFound
 from parent.gen_server import GenServer
-from parent.process import current
+from parent.process import current, trap_exits
 
 __all__ = [
     "Engine",
@@ -205,6 +205,8 @@ class RemotePid(ForeignPid):
         try:
             answer = engine.run(self._reg, self._shard, "pid_call", args, _wait(timeout))
         except ShardDown as e:
+            if e.permanent:
+                raise NoProcess(f"{self!r}: its shard {e.shard} is not running") from None
             raise _lost(e, request) from None
         return _unwrap(self._reg, self._shard, self._key, answer)
 
@@ -238,29 +240,32 @@ def _unwrap(reg: Registry, shard: int, key: Hashable, answer: Answer) -> Any:
 
 # -- which registry, which shard -------------------------------------------------------
 
-_named: dict[Hashable, Registry] = {}  # names (and holder pids) known in this process
+# names (and holder pids) known in this process -> the registry, and the holder that
+# lends it (None for create/connect: then the name stays until shutdown)
+_named: dict[Hashable, tuple[Registry, Pid | None]] = {}
 
 
 def _registry(registry: Server) -> Registry:
     if type(registry) is Registry:
         return registry
     try:
-        reg = _named.get(registry)
+        entry = _named.get(registry)
     except TypeError:
         raise TypeError(
             f"a remote registry must be a Registry or a name, got {registry!r}"
         ) from None
-    if reg is None:
+    if entry is None or (entry[1] is not None and not entry[1].is_alive()):
         raise NoProcess(
             f"no remote registry is known as {registry!r} in this process: "
             "pass the Registry that create or connect returned"
         )
-    return reg
+    return entry[0]
 
 
-def _forget(reg: Registry) -> None:
-    for key, known in list(_named.items()):
-        if known == reg:
+def _forget(reg: Registry, holder: Pid | None = None) -> None:
+    """Drop the names of ``reg`` (only those ``holder`` lent, if given)."""
+    for key, (known, lender) in list(_named.items()):
+        if known == reg and (holder is None or lender is holder):
             _named.pop(key, None)
 
 
@@ -461,7 +466,7 @@ def create(
         engine.ensure(config, index)
         if index == 0:
             _same(reg, engine, config)
-    _named[name] = reg
+    _named[name] = (reg, None)
     return reg
 
 
@@ -483,7 +488,7 @@ def connect(engine: Engine, name: str, namespace: str | None = None) -> Registry
     probe = Registry(name, ns, 1, engine.key)
     key, _described, _epoch = _request(probe, 0, None, "hello", (), READ_TIMEOUT)
     reg = Registry(name, ns, int(key[1]), engine.key)
-    _named[name] = reg
+    _named[name] = (reg, None)
     return reg
 
 
@@ -498,18 +503,18 @@ class _Holder(GenServer):
     process. Stopping it leaves the shards running (they are the cluster's)."""
 
     def init(self, engine_key: str, worker_module: Any, name: str, options: dict[str, Any]) -> None:
+        trap_exits(True)  # so that terminate runs when its supervisor stops it
         self.reg = create(_engine(engine_key), worker_module, name=name, **options)
-        self.me = current()
-        assert self.me is not None
-        _named[self.me] = self.reg
+        me = current()
+        assert me is not None
+        self.me = me
+        _named[name] = _named[me] = (self.reg, me)  # a dead holder's names resolve no more
 
     def handle_call(self, request: Any, from_: Any) -> Registry:
         return self.reg
 
     def terminate(self, reason: Any) -> None:
-        _named.pop(self.me, None)
-        if _named.get(self.reg.name) == self.reg:
-            del _named[self.reg.name]
+        _forget(self.reg, self.me)
 
 
 def holder_start_link(

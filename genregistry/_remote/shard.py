@@ -20,7 +20,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from genregistry.registry import GenRegistry
+from genregistry._server import Registry as RegistryProcess
+from genregistry.registry import GenRegistry, _options
 from parent import gen_server, process
 from parent._runtime import Pid, number
 from parent.errors import AlreadyStarted, ExitError, NoProcess, ProcessError, StartError
@@ -93,12 +94,11 @@ class ShardCore:
         self.lost = False  # set by an engine that replaced this shard (local.crash)
         # a process name unique in this interpreter (the in-process engine hosts many)
         self.registry: Hashable = ("genregistry.ray", config.namespace, config.name, index)
-        self.pid = GenRegistry.start_link(
-            config.worker_module,
-            self.registry,
-            hibernate_after=config.hibernate_after,
-            idle_timeout=config.idle_timeout,
-            max_workers=config.max_workers,
+        options = _options(config.hibernate_after, config.idle_timeout, config.max_workers)
+        # not linked to whoever builds the shard (a holder, a test): the shard is its
+        # engine's, and ends only by `close`
+        self.pid = RegistryProcess.start(
+            config.worker_module, self.registry, options, name=self.registry
         )
 
     def run(self, method: str, args: tuple[Any, ...]) -> Answer:

@@ -20,11 +20,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 try:
     import ray
+    from ray import cloudpickle
     from ray.exceptions import GetTimeoutError, RayActorError
 except ImportError as e:  # pragma: no cover - the default install has no Ray
     raise ImportError(
@@ -57,14 +59,26 @@ MAX_CONCURRENCY = 128
 SHUTDOWN_TIMEOUT = 30.0
 
 
+def _dumps(value: Any) -> bytes:
+    data: bytes = cloudpickle.dumps(value, 5)
+    return data
+
+
 class _Shard:
-    """The body of a shard actor: a `ShardCore`, made again by each restart."""
+    """The body of a shard actor: a `ShardCore`, made again by each restart.
+
+    Requests and answers travel as one ``bytes`` each, pickled by us (cloudpickle, as
+    Ray would, so classes defined in a driver's ``__main__`` still cross): Ray
+    serializes a ``bytes`` argument far faster than a nested tuple, about 0.07 ms
+    against 0.28 ms of a 0.84 ms round trip (benchmarks/ray_call.py's machine).
+    """
 
     def __init__(self, config: ShardConfig, index: int) -> None:
         self._core = ShardCore(config, index)
 
-    def run(self, method: str, args: tuple[Any, ...]) -> Answer:
-        return self._core.run(method, args)
+    def run(self, request: bytes) -> bytes:
+        method, args = pickle.loads(request)
+        return _dumps(self._core.run(method, args))
 
 
 _ShardActor = ray.remote(_Shard)
@@ -125,12 +139,12 @@ class _RayEngine:
         args: tuple[Any, ...],
         timeout: float | None,
     ) -> Answer:
-        ref = self._handle(reg, index).run.remote(method, args)
+        ref = self._handle(reg, index).run.remote(_dumps((method, args)))
         return self._get(reg, index, ref, timeout, method)
 
     def _get(self, reg: Registry, index: int, ref: Any, timeout: float | None, what: str) -> Answer:
         try:
-            answer: Answer = ray.get(ref, timeout=timeout)
+            answer: Answer = pickle.loads(ray.get(ref, timeout=timeout))
             return answer
         except GetTimeoutError:
             raise CallTimeout(
@@ -145,7 +159,7 @@ class _RayEngine:
         refs: list[Any] = []
         for index in range(reg.shards):
             try:
-                refs.append(self._handle(reg, index).run.remote(method, args))
+                refs.append(self._handle(reg, index).run.remote(_dumps((method, args))))
             except ShardDown as e:
                 refs.append(e)
         out: list[Answer | ShardDown] = []
@@ -161,7 +175,7 @@ class _RayEngine:
 
     def send(self, reg: Registry, index: int, method: str, args: tuple[Any, ...]) -> None:
         with contextlib.suppress(ShardDown):  # lost with its shard, as a message to a
-            self._handle(reg, index).run.remote(method, args)  # node that went down
+            self._handle(reg, index).run.remote(_dumps((method, args)))  # node that went down
 
     def kill(self, reg: Registry, index: int) -> None:
         name = reg.shard_name(index)
@@ -170,7 +184,7 @@ class _RayEngine:
         if handle is not None:
             # stop the registry first, so every worker's terminate runs, then the actor
             with contextlib.suppress(RayActorError, GetTimeoutError):
-                ray.get(handle.run.remote("close", ()), timeout=SHUTDOWN_TIMEOUT)
+                ray.get(handle.run.remote(_dumps(("close", ()))), timeout=SHUTDOWN_TIMEOUT)
             ray.kill(handle, no_restart=True)
 
 

@@ -133,6 +133,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and 10,000 ids")
     ap.add_argument("--ids", type=int, default=None, help="ids for the scale part")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU")
+    ap.add_argument(
+        "--hibernate-after", type=float, default=0.05, help="the shards' hibernate_after (<0: none)"
+    )
     opts = ap.parse_args()
     ids = opts.ids if opts.ids is not None else (10_000 if opts.quick else 100_000)
     reps, n = (5, 300) if opts.quick else (11, 1000)
@@ -142,7 +145,9 @@ def main() -> int:
     print(f"CPUs: {cpus} ({'pinned before ray.init' if not opts.no_pin else 'not pinned'})")
     print(f"Ray {ray.__version__}, Python {sys.version.split()[0]}")
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    reg = RayRegistry.create(Counter, name="bench", shards=4, hibernate_after=0.05)
+    hibernate_after = None if opts.hibernate_after < 0 else opts.hibernate_after
+    reg = RayRegistry.create(Counter, name="bench", shards=4, hibernate_after=hibernate_after)
+    print(f"shards: 4, hibernate_after={hibernate_after}")
     try:
         raw, ours = compare_calls(reg, reps, n)
         print(f"\n1. call, few ids live ({reps} reps x {n} calls, medians)")

@@ -307,6 +307,14 @@ def _gather(reg: Registry, method: str) -> list[Any]:
     return out
 
 
+def _start(
+    registry: Server, id: Hashable, args: Sequence[Any], timeout: float | None, method: str
+) -> RemotePid:
+    reg, index = _route(registry, id)
+    epoch, num = _request(reg, index, id, method, (id, list(args), timeout), timeout)
+    return RemotePid(reg, index, epoch, id, num)
+
+
 class RemoteRegistry:
     """The `genregistry.Behaviour` functions over a sharded registry (the engine is
     the registry handle's). `genregistry.ray.RayRegistry` is this class with Ray's
@@ -324,18 +332,14 @@ class RemoteRegistry:
         registry: Server, id: Hashable, args: Sequence[Any] = (), timeout: float | None = 5.0
     ) -> Pid:
         """The running worker of ``id``, or one started with ``args`` in its shard."""
-        reg, index = _route(registry, id)
-        epoch, num = _request(reg, index, id, "lookup_or_start", (id, list(args), timeout), timeout)
-        return RemotePid(reg, index, epoch, id, num)
+        return _start(registry, id, args, timeout, "lookup_or_start")
 
     @staticmethod
     def start(
         registry: Server, id: Hashable, args: Sequence[Any] = (), timeout: float | None = 5.0
     ) -> Pid:
         """Start ``id``'s worker; `AlreadyStarted` (with its `RemotePid`) if it runs."""
-        reg, index = _route(registry, id)
-        epoch, num = _request(reg, index, id, "start", (id, list(args), timeout), timeout)
-        return RemotePid(reg, index, epoch, id, num)
+        return _start(registry, id, args, timeout, "start")
 
     @staticmethod
     def stop(registry: Server, id: Hashable, timeout: float | None = None) -> None:

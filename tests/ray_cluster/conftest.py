@@ -32,9 +32,8 @@ import pytest
 from parent import _lifecycle, _pool, process
 from parent.testing import wait_until
 
-# Without Ray (the default dev install) nothing here is collected. Not
-# pytest.importorskip("ray"): there, `import ray` finds this directory (tests/ is on
-# sys.path) and imports it as a namespace package, which would also stay in sys.modules.
+# Without Ray (the default dev install) nothing here is collected; find_spec looks for
+# it without importing it.
 _spec = importlib.util.find_spec("ray")
 if _spec is None or _spec.origin is None:
     collect_ignore_glob = ["*"]

@@ -20,6 +20,7 @@ from parent import (
     ExitError,
     NoProcess,
     NotFound,
+    Pid,
     StartError,
     gen_server,
 )
@@ -138,3 +139,30 @@ def test_a_slow_worker_holds_up_no_other_id_on_its_shard(
     assert slow["reply"] == "unblocked"
     assert slow["took"] >= BLOCK
     assert max(latencies) < BLOCK / 4, latencies
+
+
+def test_a_supervised_registry_lends_its_name_until_it_stops(namespace: str) -> None:
+    from parent import supervisor
+
+    name = f"sup-{namespace}"
+    with pytest.raises(KeyError, match="worker_module"):
+        RayRegistry.child_spec(name=name)
+    with pytest.raises(ValueError, match="'shard'"):
+        RayRegistry.child_spec(worker_module=workers.Counter, name=name, shard=2)
+    spec = RayRegistry.child_spec(
+        worker_module=workers.Counter, name=name, namespace=namespace, shards=2
+    )
+    assert spec["id"] == name
+    sup = supervisor.start_link([spec])
+    try:
+        assert RayRegistry.call(name, "a", ("add", 2), ["a"]) == 2
+        [(_, holder, _, _)] = supervisor.which_children(sup)
+        assert isinstance(holder, Pid)
+        assert RayRegistry.call(holder, "a", "get") == 2  # its pid stands for it too
+    finally:
+        supervisor.stop(sup)
+    with pytest.raises(NoProcess, match="no remote registry is known"):
+        RayRegistry.call(name, "a", "get")
+    reg = RayRegistry.connect(name, namespace)  # the shards outlived the tree
+    assert RayRegistry.call(reg, "a", "get") == 2
+    reg.shutdown()

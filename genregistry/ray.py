@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import pickle
+import time
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 try:
     import ray
     from ray import cloudpickle
-    from ray.exceptions import GetTimeoutError, RayActorError
+    from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 except ImportError as e:  # pragma: no cover - the default install has no Ray
     raise ImportError(
         "genregistry.ray needs Ray, which the default install leaves out: "
@@ -36,15 +37,17 @@ except ImportError as e:  # pragma: no cover - the default install has no Ray
 
 from compat._types import ChildSpec
 from genregistry._remote.client import (
-    CREATE_OPTIONS,
     Registry,
     RemotePid,
     RemoteRegistry,
     ShardDown,
+    register_engine,
+)
+from genregistry._remote.setup import (
+    check_create_options,
     connect,
     create,
     holder_start_link,
-    register_engine,
     worker_name,
 )
 from genregistry._remote.shard import Answer, ShardConfig, ShardCore
@@ -77,8 +80,8 @@ class _Shard:
         self._core = ShardCore(config, index)
 
     def run(self, request: bytes) -> bytes:
-        method, args = pickle.loads(request)
-        return _dumps(self._core.run(method, args))
+        token, method, args = pickle.loads(request)
+        return _dumps(self._core.run(token, method, args))
 
 
 _ShardActor = ray.remote(_Shard)
@@ -139,7 +142,7 @@ class _RayEngine:
         args: tuple[Any, ...],
         timeout: float | None,
     ) -> Answer:
-        ref = self._handle(reg, index).run.remote(_dumps((method, args)))
+        ref = self._handle(reg, index).run.remote(_dumps((reg.token, method, args)))
         return self._get(reg, index, ref, timeout, method)
 
     def _get(self, reg: Registry, index: int, ref: Any, timeout: float | None, what: str) -> Answer:
@@ -150,8 +153,10 @@ class _RayEngine:
             raise CallTimeout(
                 f"shard {reg.shard_name(index)} did not answer {what!r} within {timeout} s"
             ) from None
-        except RayActorError:
-            raise self._down(reg, index) from None
+        except ActorUnavailableError as e:  # the same incarnation, maybe: it may have run
+            raise ShardDown(reg.shard_name(index), maybe_ran=True) from e
+        except RayActorError as e:
+            raise self._down(reg, index) from e
 
     def run_all(
         self, reg: Registry, method: str, args: tuple[Any, ...], timeout: float | None
@@ -159,32 +164,31 @@ class _RayEngine:
         refs: list[Any] = []
         for index in range(reg.shards):
             try:
-                refs.append(self._handle(reg, index).run.remote(_dumps((method, args))))
+                refs.append(self._handle(reg, index).run.remote(_dumps((reg.token, method, args))))
             except ShardDown as e:
                 refs.append(e)
+        deadline = None if timeout is None else time.monotonic() + timeout
         out: list[Answer | ShardDown] = []
         for index, ref in enumerate(refs):
             if isinstance(ref, ShardDown):
                 out.append(ref)
                 continue
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                out.append(self._get(reg, index, ref, timeout, method))
+                out.append(self._get(reg, index, ref, left, method))
             except ShardDown as e:
                 out.append(e)
         return out
 
-    def send(self, reg: Registry, index: int, method: str, args: tuple[Any, ...]) -> None:
-        with contextlib.suppress(ShardDown):  # lost with its shard, as a message to a
-            self._handle(reg, index).run.remote(_dumps((method, args)))  # node that went down
-
     def kill(self, reg: Registry, index: int) -> None:
         name = reg.shard_name(index)
-        handle = self._handles.pop((reg.namespace, name), None) or self._lookup(reg.namespace, name)
+        handle = self._lookup(reg.namespace, name)
         self._handles.pop((reg.namespace, name), None)
         if handle is not None:
             # stop the registry first, so every worker's terminate runs, then the actor
             with contextlib.suppress(RayActorError, GetTimeoutError):
-                ray.get(handle.run.remote(_dumps(("close", ()))), timeout=SHUTDOWN_TIMEOUT)
+                close = _dumps((reg.token, "close", ()))
+                ray.get(handle.run.remote(close), timeout=SHUTDOWN_TIMEOUT)
             ray.kill(handle, no_restart=True)
 
 
@@ -308,12 +312,7 @@ class RayRegistry(RemoteRegistry):
         worker_module = options.pop("worker_module")
         name = options.pop("name", None)
         timeout = options.pop("timeout", 60.0)
-        unknown = sorted(map(repr, set(options) - set(CREATE_OPTIONS)))
-        if unknown:
-            raise ValueError(
-                f"unknown RayRegistry option(s) {', '.join(unknown)}; expected worker_module, "
-                f"name, timeout, {', '.join(CREATE_OPTIONS)}"
-            )
+        check_create_options(options)  # a bad option fails here, not in the supervisor
         if name is None:
             name = worker_name(worker_module)
         return {

@@ -343,8 +343,9 @@ class ForeignPid(Pid):
     Not a local process: it has none of `Pid`'s runtime fields. The runtime's hot paths
     test ``type(server) is Pid``, so a foreign pid always takes their slower branch,
     where `parent.gen_server.call` and `parent.gen_server.cast` hand it to ``_call`` and
-    ``_cast``; the functions that need a local process (links, monitors, ``send``,
-    ``join``) raise `ProcessError` naming it (`refuse_foreign`).
+    ``_cast``; the functions that need a local process raise naming it: ``send``,
+    monitors, ``join`` and ``gen_server.stop`` `ProcessError` (`refuse_foreign`),
+    ``link`` and ``exit`` `TypeError` (they take a local `Pid` only).
     """
 
     __slots__ = ()

@@ -29,6 +29,9 @@ def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, A
     error = cls.__new__(cls)
     error.args = args
     error.__dict__.update(state)
+    reason = state.get("reason")
+    if isinstance(reason, BaseException):  # a crash is its error's cause, as it was
+        error.__cause__ = reason
     return error
 
 

@@ -25,16 +25,23 @@ class Unpicklable(Exception):
         super().__init__(threading.Lock())
 
 
+class TwoArgs(Exception):
+    """An exception that pickles but does not unpickle (``cls(*args)`` lacks ``b``)."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a} and {b}")
+
+
 class Counter(GenServer):
     """Holds a list of what it was sent, tagged with its activation serial.
 
     ``init(id)``: ``"bad-init"`` raises ``LookupError``, ``"stop-init"`` stops with a
-    reason, ``"lock-init"`` raises `Unpicklable`.
+    reason, ``"lock-init"`` raises `Unpicklable`, ``"two-args-init"`` `TwoArgs`.
 
     Calls: ``"get"`` -> ``(serial, seen)``; ``"id"`` -> the id it was started for;
     ``("echo", x)`` -> ``x``; ``"crash"`` raises ``ZeroDivisionError``; ``"lock-crash"``
-    raises `Unpicklable`; ``"slow"`` never replies (the reply is dropped when it
-    stops). Casts: anything is appended to ``seen``.
+    raises `Unpicklable`, ``"two-args-crash"`` `TwoArgs`; ``"slow"`` never replies
+    (the reply is dropped when it stops). Casts: anything is appended to ``seen``.
     """
 
     def init(self, id: Any = None) -> None:
@@ -44,6 +51,8 @@ class Counter(GenServer):
             raise Stop(("refused", id))
         if id == "lock-init":
             raise Unpicklable()
+        if id == "two-args-init":
+            raise TwoArgs(1, 2)
         self.id = id
         self.serial = next(_serials)
         self.seen: list[Any] = []
@@ -57,6 +66,8 @@ class Counter(GenServer):
             raise ZeroDivisionError("asked to crash")
         if request == "lock-crash":
             raise Unpicklable()
+        if request == "two-args-crash":
+            raise TwoArgs(3, 4)
         if request == "slow":
             return parent.NoReply
         if type(request) is tuple and request[0] == "echo":

@@ -24,7 +24,7 @@ from remote_workers import Counter, Other
 
 from compat import ChildSpec
 from genregistry import GenRegistry
-from genregistry._remote import client
+from genregistry._remote import setup
 from genregistry._remote.client import Registry, RemotePid, RemoteRegistry
 from genregistry._remote.local import LocalEngine
 from genregistry._remote.route import shard_of
@@ -271,7 +271,7 @@ def test_create_again_joins_the_same_registry_or_refuses_other_options(
             engine.create(worker, name=name, **options)
 
     assert not engine.exists(reg.namespace, name, 3)  # shards=4 started no fourth shard
-    assert client.connect(engine, name) == reg
+    assert setup.connect(engine, name) == reg
     assert R.lookup(name, "a") == pid  # the name still stands for the running one
     assert R.call(reg, "a", "get") == (serial(pid), ["kept"])
 
@@ -303,14 +303,14 @@ def test_connect_joins_a_running_registry_and_refuses_an_unknown_name(
     reg = engine.create(Counter, name=name, shards=3, namespace="team")
     pid = R.lookup_or_start(reg, "a", ["a"])
 
-    joined = client.connect(engine, name, "team")
+    joined = setup.connect(engine, name, "team")
 
     assert joined == reg and joined.shards == 3
     assert R.lookup(joined, "a") == pid
     with pytest.raises(NotFound):
-        client.connect(engine, fresh())
+        setup.connect(engine, fresh())
     with pytest.raises(NotFound):
-        client.connect(engine, name)  # the default namespace holds no such registry
+        setup.connect(engine, name)  # the default namespace holds no such registry
 
 
 def test_after_shutdown_every_request_is_no_process(engine: LocalEngine) -> None:
@@ -447,7 +447,7 @@ def start_holder(engine: LocalEngine, name: str) -> tuple[Pid, Pid]:
     """A supervisor whose one child holds registry ``name`` (2 shards): (sup, holder)."""
     spec: ChildSpec = {
         "id": "holder",
-        "start": (client.holder_start_link, [engine.key, Counter, name, 5.0, {"shards": 2}]),
+        "start": (setup.holder_start_link, [engine.key, Counter, name, 5.0, {"shards": 2}]),
     }
     sup = supervisor.start_link([spec])
     [(_, holder, _, _)] = supervisor.which_children(sup)
@@ -465,7 +465,13 @@ def test_a_holder_lends_its_name_and_pid_to_the_registry_while_it_runs(
         assert R.call(holder, "b", ("echo", 2), ["b"]) == 2
         assert R.lookup(holder, "a") == R.lookup(name, "a") is not None
         assert R.count(name) == R.count(holder) == 2
-        assert gen_server.call(holder, "which") == Registry(name, "genregistry", 2, engine.key)
+        held = gen_server.call(holder, "which")
+        assert (held.name, held.namespace, held.shards, held.engine) == (
+            name,
+            "genregistry",
+            2,
+            engine.key,
+        )
     finally:
         supervisor.stop(sup)
 

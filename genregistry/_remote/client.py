@@ -6,24 +6,22 @@ one request there and turns the answer back into a result or the exception the s
 raised (`shard.ShardCore.run`). The engine decides how a request travels (a Ray actor
 call, or a direct call in `local`); when a shard is lost it raises `ShardDown`, which
 this module maps to the errors a process on a lost node gives in OTP (see
-`_lost`).
+`_down`).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from genregistry._remote.route import shard_of
 from genregistry._remote.shard import ALREADY, OK, Answer, ShardConfig
-from genregistry.registry import _options
 from parent._runtime import ForeignPid, Pid, Server
-from parent.errors import AlreadyStarted, ExitError, NoProcess, NotFound
-from parent.gen_server import GenServer
-from parent.process import current, trap_exits
+from parent.errors import AlreadyStarted, CallTimeout, ExitError, NoProcess, ProcessError
 
 __all__ = [
     "Engine",
@@ -31,8 +29,8 @@ __all__ = [
     "RemoteRegistry",
     "Registry",
     "ShardDown",
-    "connect",
-    "create",
+    "forget",
+    "lend",
     "register_engine",
 ]
 
@@ -46,12 +44,15 @@ RETRIES = 3  # a registry request that meets a lost shard is sent again this oft
 
 class ShardDown(Exception):
     """The engine could not get an answer from a shard: it died while (or before)
-    handling the request. ``permanent``: it will not come back (shut down)."""
+    handling the request. ``permanent``: it will not come back (shut down).
+    ``maybe_ran``: the shard may still be the same incarnation, and may have run the
+    request (Ray's ``ActorUnavailableError``)."""
 
-    def __init__(self, shard: str, permanent: bool = False) -> None:
+    def __init__(self, shard: str, permanent: bool = False, maybe_ran: bool = False) -> None:
         super().__init__(shard)
         self.shard = shard
         self.permanent = permanent
+        self.maybe_ran = maybe_ran
 
 
 class Engine(Protocol):
@@ -78,9 +79,6 @@ class Engine(Protocol):
         self, reg: Registry, method: str, args: tuple[Any, ...], timeout: float | None
     ) -> list[Answer | ShardDown]:
         """``method`` on every shard at once; a lost shard's answer is its `ShardDown`."""
-
-    def send(self, reg: Registry, index: int, method: str, args: tuple[Any, ...]) -> None:
-        """Fire and forget (a lost shard loses it)."""
 
     def kill(self, reg: Registry, index: int) -> None:
         """Stop shard ``index`` for good."""
@@ -121,6 +119,7 @@ class Registry:
     namespace: str
     shards: int
     engine: str = "ray"
+    token: str = ""  # which creation of the registry (see shard.ShardConfig.token)
 
     def shutdown(self) -> None:
         """Stop every shard, and with them every worker (their ``terminate`` runs).
@@ -135,7 +134,7 @@ class Registry:
         engine = _engine(self.engine)
         for index in range(self.shards):
             engine.kill(self, index)
-        _forget(self)
+        forget(self)
 
     def shard_name(self, index: int) -> str:
         """The name of shard ``index`` (in the engine's namespace ``namespace``)."""
@@ -190,37 +189,47 @@ class RemotePid(ForeignPid):
         ``False`` once its shard is lost or replaced)."""
         try:
             answer = _engine(self._reg.engine).run(
-                self._reg, self._shard, "pid_alive", self._where(), READ_TIMEOUT
+                self._reg, self._shard, "pid_alive", self._where(), _wait(READ_TIMEOUT)
             )
-        except ShardDown:
+            return bool(_unwrap(self._reg, self._shard, self._key, answer))
+        except (ShardDown, NoProcess):  # lost, or a handle of a shut-down registry
             return False
-        return bool(_unwrap(self._reg, self._shard, self._key, answer))
 
     def _where(self) -> tuple[Any, ...]:
         return (self._epoch, self._key, self._num)
 
     def _call(self, request: Any, timeout: float | None) -> Any:
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
         engine = _engine(self._reg.engine)
         args = (*self._where(), request, timeout)
         try:
             answer = engine.run(self._reg, self._shard, "pid_call", args, _wait(timeout))
         except ShardDown as e:
-            if e.permanent:
-                raise NoProcess(f"{self!r}: its shard {e.shard} is not running") from None
-            raise _lost(e, request) from None
+            raise _down(e, self._reg, request) from e
         return _unwrap(self._reg, self._shard, self._key, answer)
 
     def _cast(self, request: Any) -> None:
+        # waits for the shard to take it: the shard runs requests on many threads, so
+        # a cast not waited for could overtake an earlier one, or a later call
         engine = _engine(self._reg.engine)
-        engine.send(self._reg, self._shard, "pid_cast", (*self._where(), request))
+        args = (*self._where(), request)
+        try:
+            engine.run(self._reg, self._shard, "pid_cast", args, _wait(READ_TIMEOUT))
+        except (ShardDown, CallTimeout) as e:  # lost, like a message to a node gone down
+            log.warning("a cast to %r was lost with its shard: %r", self, e)
 
 
 def _wait(timeout: float | None) -> float | None:
     return None if timeout is None else timeout + GRACE
 
 
-def _lost(e: ShardDown, request: Any) -> ExitError:
-    # OTP's {nodedown, Node}: the worker may or may not have taken the request
+def _down(e: ShardDown, reg: Registry, request: Any) -> ProcessError:
+    """The error for a request its shard did not answer and that is not sent again:
+    `NoProcess` for a registry shut down, else OTP's ``{nodedown, Node}`` (the worker
+    may or may not have taken the request)."""
+    if e.permanent:
+        return NoProcess(f"shard {e.shard} of {reg.name!r} is not running")
     return ExitError(
         ("nodedown", e.shard),
         f"shard {e.shard} was lost before it replied to {request!r}",
@@ -241,8 +250,20 @@ def _unwrap(reg: Registry, shard: int, key: Hashable, answer: Answer) -> Any:
 # -- which registry, which shard -------------------------------------------------------
 
 # names (and holder pids) known in this process -> the registry, and the holder that
-# lends it (None for create/connect: then the name stays until shutdown)
+# lends it (None for create/connect: then the name stays until shutdown). Read without
+# a lock (one dict.get); written under _named_lock by `lend` and `forget` only.
 _named: dict[Hashable, tuple[Registry, Pid | None]] = {}
+_named_lock = threading.Lock()
+
+
+def lend(key: Hashable, reg: Registry, lender: Pid | None = None) -> None:
+    """Let ``key`` stand for ``reg`` in this process: for good (``lender`` None, by
+    `create`/`connect`), or while ``lender`` lives, unless the key is taken."""
+    with _named_lock:
+        if lender is None:
+            _named[key] = (reg, None)
+        else:
+            _named.setdefault(key, (reg, lender))
 
 
 def _registry(registry: Server) -> Registry:
@@ -262,11 +283,12 @@ def _registry(registry: Server) -> Registry:
     return entry[0]
 
 
-def _forget(reg: Registry, holder: Pid | None = None) -> None:
-    """Drop the names of ``reg`` (only those ``holder`` lent, if given)."""
-    for key, (known, lender) in list(_named.items()):
-        if known == reg and (holder is None or lender is holder):
-            _named.pop(key, None)
+def forget(reg: Registry, lender: Pid | None = None) -> None:
+    """Drop the names of ``reg`` (only those ``lender`` lent, if given)."""
+    with _named_lock:
+        for key, (known, by) in list(_named.items()):
+            if known == reg and (lender is None or by is lender):
+                del _named[key]
 
 
 def _route(registry: Server, id: Hashable) -> tuple[Registry, int]:
@@ -290,8 +312,10 @@ def _request(
             answer = engine.run(reg, index, method, args, _wait(timeout))
             return _unwrap(reg, index, id, answer)
         except ShardDown as e:
+            if e.maybe_ran and method in ("start", "stop"):  # not safe to run twice
+                raise _down(e, reg, method) from e
             if e.permanent or attempt == RETRIES:
-                raise NoProcess(f"shard {e.shard} of {reg.name!r} is not running") from None
+                raise NoProcess(f"shard {e.shard} of {reg.name!r} is not running") from e
             log.warning("shard %s lost during %s(%r); sending it again", e.shard, method, id)
     raise AssertionError("unreachable")
 
@@ -345,7 +369,7 @@ class RemoteRegistry:
     def stop(registry: Server, id: Hashable, timeout: float | None = None) -> None:
         """Stop ``id``'s worker as the local registry does; `NotFound` if none runs."""
         reg, index = _route(registry, id)
-        _request(reg, index, id, "stop", (id, timeout), None)
+        _request(reg, index, id, "stop", (id, timeout), timeout)
 
     @staticmethod
     def count(registry: Server) -> int:
@@ -396,9 +420,7 @@ class RemoteRegistry:
                 reg, index, "call", (id, request, list(args), timeout), _wait(timeout)
             )
         except ShardDown as e:
-            if e.permanent:
-                raise NoProcess(f"shard {e.shard} of {reg.name!r} is not running") from None
-            raise _lost(e, request) from None
+            raise _down(e, reg, request) from e
         return _unwrap(reg, index, id, answer)
 
     @staticmethod
@@ -412,132 +434,7 @@ class RemoteRegistry:
             answer = engine.run(reg, index, "cast", (id, request, list(args)), None)
         except ShardDown as e:
             if e.permanent:
-                raise NoProcess(f"shard {e.shard} of {reg.name!r} is not running") from None
+                raise _down(e, reg, request) from e
             log.warning("shard %s lost with a cast to %r", e.shard, id)
             return
         _unwrap(reg, index, id, answer)
-
-
-# -- creating and joining --------------------------------------------------------------
-
-
-def worker_name(worker_module: Any) -> str:
-    module = getattr(worker_module, "__module__", None)
-    qualname = getattr(worker_module, "__qualname__", None)
-    if not isinstance(module, str) or not isinstance(qualname, str):
-        raise TypeError(f"worker_module must be a class, got {worker_module!r}")
-    return f"{module}.{qualname}"
-
-
-def _check_name(name: Any, what: str) -> str:
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"{what} must be a non-empty str, got {name!r}")
-    return name
-
-
-def create(
-    engine: Engine,
-    worker_module: Any,
-    *,
-    name: str,
-    shards: int = 4,
-    namespace: str | None = None,
-    hibernate_after: float | None = None,
-    idle_timeout: float | None = None,
-    max_workers: int | None = None,
-) -> Registry:
-    """Start the shards of registry ``name`` over ``engine``, or join them (see
-    `genregistry.ray.RayRegistry.create`)."""
-    _check_name(name, "name")
-    ns = _check_name("genregistry" if namespace is None else namespace, "namespace")
-    if type(shards) is not int or shards < 1:
-        raise ValueError(f"shards must be an int >= 1, got {shards!r}")
-    opts = _options(hibernate_after, idle_timeout, max_workers)
-    config = ShardConfig(
-        worker_module,
-        worker_name(worker_module),
-        name,
-        ns,
-        shards,
-        opts.hibernate_after,
-        opts.idle_timeout,
-        opts.max_workers,
-    )
-    reg = Registry(name, ns, shards, engine.key)
-    # shard 0 first: a registry that runs with other options is refused before any
-    # other shard is started for it
-    for index in range(shards):
-        engine.ensure(config, index)
-        if index == 0:
-            _same(reg, engine, config)
-    _named[name] = (reg, None)
-    return reg
-
-
-def _same(reg: Registry, engine: Engine, config: ShardConfig) -> None:
-    key, described, _epoch = _request(reg, 0, None, "hello", (), READ_TIMEOUT)
-    if tuple(key) != config.key():
-        raise ValueError(
-            f"the registry {reg.name!r} in namespace {reg.namespace!r} already runs with "
-            f"{described}, not {config.describe()}"
-        )
-
-
-def connect(engine: Engine, name: str, namespace: str | None = None) -> Registry:
-    """Join the running registry ``name`` (`NotFound` if there is none)."""
-    _check_name(name, "name")
-    ns = _check_name("genregistry" if namespace is None else namespace, "namespace")
-    if not engine.exists(ns, name, 0):
-        raise NotFound(f"no remote registry {name!r} runs in namespace {ns!r}")
-    probe = Registry(name, ns, 1, engine.key)
-    key, _described, _epoch = _request(probe, 0, None, "hello", (), READ_TIMEOUT)
-    reg = Registry(name, ns, int(key[1]), engine.key)
-    _named[name] = (reg, None)
-    return reg
-
-
-# -- a registry in a supervision tree --------------------------------------------------
-
-CREATE_OPTIONS = ("shards", "namespace", "hibernate_after", "idle_timeout", "max_workers")
-
-
-class _Holder(GenServer):
-    """A local process holding a remote registry for a supervision tree: while it
-    runs, the registry's name and the holder's pid resolve to the `Registry` in this
-    process. Stopping it leaves the shards running (they are the cluster's)."""
-
-    def init(self, engine_key: str, worker_module: Any, name: str, options: dict[str, Any]) -> None:
-        trap_exits(True)  # so that terminate runs when its supervisor stops it
-        self.reg = create(_engine(engine_key), worker_module, name=name, **options)
-        me = current()
-        assert me is not None
-        self.me = me
-        _named[name] = _named[me] = (self.reg, me)  # a dead holder's names resolve no more
-
-    def handle_call(self, request: Any, from_: Any) -> Registry:
-        return self.reg
-
-    def terminate(self, reason: Any) -> None:
-        _forget(self.reg, self.me)
-
-
-def holder_start_link(
-    engine_key: str,
-    worker_module: Any,
-    name: str | None,
-    timeout: float | None,
-    options: dict[str, Any],
-) -> Pid:
-    """Start a `_Holder` linked to the caller (see `genregistry.ray.RayRegistry.start_link`)."""
-    unknown = sorted(map(repr, set(options) - set(CREATE_OPTIONS)))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(unknown)}; expected {', '.join(CREATE_OPTIONS)}"
-        )
-    if name is None:
-        name = worker_name(worker_module)
-    _check_name(name, "name")
-    _options(
-        options.get("hibernate_after"), options.get("idle_timeout"), options.get("max_workers")
-    )
-    return _Holder.start_link(engine_key, worker_module, name, options, timeout=timeout)

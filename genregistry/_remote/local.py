@@ -6,19 +6,20 @@ through ``pickle``, as it would between processes, so whatever would not cross a
 wire fails here too. `crash` plays a shard's process dying and its engine restarting it
 (a fresh `ShardCore`, a new epoch, no workers); `kill` stops one for good.
 
-Lock: ``_lock`` guards ``_shards`` and ``_gone`` (which shard runs, which was shut
-down) and is held through a `crash`; requests run outside it, in the caller's thread.
+Lock: ``_lock`` guards the writes of ``_shards`` (which shard runs) and is held through
+a `crash`; requests read it without the lock (one ``dict.get``) and run in the
+caller's thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import pickle
 import threading
 from typing import Any
 
-from genregistry._remote.client import Registry, ShardDown, create, register_engine
+from genregistry._remote.client import Registry, ShardDown, register_engine
+from genregistry._remote.setup import create
 from genregistry._remote.shard import Answer, ShardConfig, ShardCore
 
 __all__ = ["LocalEngine"]
@@ -46,7 +47,6 @@ class LocalEngine:
         self.key = f"local-{next(_keys)}"
         self._lock = threading.Lock()
         self._shards: dict[tuple[str, str, int], ShardCore] = {}
-        self._gone: set[tuple[str, str, int]] = set()
         register_engine(self)
 
     def create(self, worker_module: Any, **options: Any) -> Registry:
@@ -59,7 +59,6 @@ class LocalEngine:
         where = (config.namespace, config.name, index)
         with self._lock:
             if where not in self._shards:
-                self._gone.discard(where)
                 self._shards[where] = ShardCore(_wire(config), index)
 
     def exists(self, namespace: str, name: str, index: int) -> bool:
@@ -84,7 +83,7 @@ class LocalEngine:
         timeout: float | None,
     ) -> Answer:
         core = self._core(reg, index)
-        answer = core.run(method, _wire(args))
+        answer = core.run(reg.token, method, _wire(args))
         if core.lost:
             raise ShardDown(reg.shard_name(index))  # it crashed before answering
         result: Answer = _wire(answer)
@@ -101,15 +100,10 @@ class LocalEngine:
                 out.append(e)
         return out
 
-    def send(self, reg: Registry, index: int, method: str, args: tuple[Any, ...]) -> None:
-        with contextlib.suppress(ShardDown):  # lost with its shard, as a message to a
-            self.run(reg, index, method, args, None)  # node that went down
-
     def kill(self, reg: Registry, index: int) -> None:
         where = (reg.namespace, reg.name, index)
         with self._lock:
             core = self._shards.pop(where, None)
-            self._gone.add(where)
         if core is not None:
             core.close()
 

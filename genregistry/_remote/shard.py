@@ -48,6 +48,9 @@ class ShardConfig:
     hibernate_after: float | None
     idle_timeout: float | None
     max_workers: int | None
+    # drawn by the driver that made shard 0, copied to the others: which creation of
+    # the registry a handle belongs to (a handle of an earlier one gets NoProcess)
+    token: str
 
     def key(self) -> tuple[Any, ...]:
         return (
@@ -70,7 +73,7 @@ def portable(exc: BaseException) -> BaseException:
     """``exc`` if it pickles; else an exception of the same kind whose unpicklable parts
     (a reason holding a local `Pid`, a lock, ...) are replaced by their ``repr``."""
     try:
-        pickle.dumps(exc)
+        pickle.loads(pickle.dumps(exc))  # some pickle, then fail to load (__init__ args)
         return exc
     except Exception:
         pass
@@ -101,8 +104,14 @@ class ShardCore:
             config.worker_module, self.registry, options, name=self.registry
         )
 
-    def run(self, method: str, args: tuple[Any, ...]) -> Answer:
-        """Answer one request: ``method`` is one of the ``do_`` methods below."""
+    def run(self, token: str, method: str, args: tuple[Any, ...]) -> Answer:
+        """Answer one request: ``method`` is one of the ``do_`` methods below, sent
+        through a handle of creation ``token`` (``""`` only for ``hello``)."""
+        if token != self.config.token and (token or method != "hello"):
+            return RAISED, NoProcess(
+                f"the registry {self.config.name!r} this handle names was shut down "
+                "(a registry of that name was created again since)"
+            )
         try:
             return OK, getattr(self, "do_" + method)(*args)
         except AlreadyStarted as e:
@@ -125,7 +134,7 @@ class ShardCore:
         self.close()
 
     def do_hello(self) -> tuple[tuple[Any, ...], str, str]:
-        return self.config.key(), self.config.describe(), self.epoch
+        return self.config.key(), self.config.describe(), self.config.token
 
     def do_lookup(self, id: Hashable) -> tuple[str, int] | None:
         pid = GenRegistry.lookup(self.registry, id)

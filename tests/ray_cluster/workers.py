@@ -66,6 +66,7 @@ class Counter(GenServer):
         self.id = id
         self.count = 0
         self.token = uuid.uuid4().hex
+        self.log: list[Any] = []
         if ledger_ref is not None:
             ray.get(ledger(ledger_ref).activated.remote(id, self.token))
 
@@ -74,6 +75,8 @@ class Counter(GenServer):
             return self.count
         if request == "token":
             return self.token
+        if request == "log":
+            return list(self.log)
         if request == "node":  # the node this shard's process runs on
             return ray.get_runtime_context().get_node_id()
         if request == "crash":
@@ -96,6 +99,8 @@ class Counter(GenServer):
         tag, n = request
         if tag == "add":
             self.count += n
+        elif tag == "log":  # casts in the order they arrived
+            self.log.append(n)
 
 
 def _call_in_task(pid: Pid, request: Any) -> tuple[Any, bool]:

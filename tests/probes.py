@@ -1,10 +1,11 @@
-"""Helpers shared by the runtime's tests: a probe process the test drives, and waiting
-on a condition with a deadline."""
+"""Helpers shared by the runtime's tests: a probe process the test drives, waiting on a
+condition with a deadline, and the leak check every test ends with."""
 
 from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,36 @@ from typing import Any
 import pytest
 
 import parent
-from parent import GenServer, gen_server, process
+from parent import GenServer, _lifecycle, _pool, gen_server, process
+
+LEAK_DEADLINE = 5.0
+
+
+def _extra_threads(baseline: set[threading.Thread]) -> list[threading.Thread]:
+    return [
+        t
+        for t in threading.enumerate()
+        if t not in baseline and t.is_alive() and not _pool.is_parked(t)
+    ]
+
+
+def check_no_leaks(baseline: set[threading.Thread]) -> None:
+    """Fail if a live process is left, or a thread not in ``baseline`` that does not
+    end within ``LEAK_DEADLINE`` seconds (a killed process's thread may need a moment to
+    unwind). Leaked processes are killed first, so that one leak does not fail every
+    later test."""
+    leaked = process._live_processes()
+    for pid in leaked:
+        _lifecycle.kill(pid)
+    deadline = time.monotonic() + LEAK_DEADLINE
+    threads = _extra_threads(baseline)
+    while threads and time.monotonic() < deadline:
+        # a runtime thread that finishes its process parks instead of ending, and no
+        # event marks that: join briefly, then look again
+        threads[0].join(min(0.02, max(0.0, deadline - time.monotonic())))
+        threads = _extra_threads(baseline)
+    assert not leaked, f"test left live processes: {leaked}"
+    assert not threads, f"test left threads running: {[t.name for t in threads]}"
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 2.0) -> bool:

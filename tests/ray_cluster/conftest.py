@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from probes import check_no_leaks
 
-from parent import _lifecycle, _pool, process
 from parent.testing import wait_until
 
 # Without Ray (the default dev install) nothing here is collected; find_spec looks for
@@ -42,7 +42,6 @@ else:
 
 
 HERE = Path(__file__).resolve().parent
-LEAK_DEADLINE = 5.0
 GONE_DEADLINE = 30.0  # for every process of a stopped cluster to exit
 READY_DEADLINE = 90.0  # for driver processes to connect (a few seconds each, 2 cores)
 
@@ -229,14 +228,6 @@ def node_cluster(clusters: Clusters) -> Iterator[Any]:
     clusters.stop()
 
 
-def _extra_threads(baseline: set[threading.Thread]) -> list[threading.Thread]:
-    return [
-        t
-        for t in threading.enumerate()
-        if t not in baseline and t.is_alive() and not _pool.is_parked(t)
-    ]
-
-
 @pytest.fixture(autouse=True)
 def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     """tests/conftest.py's check, with the threads Ray's driver starts when it connects
@@ -246,16 +237,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     )
     baseline = set(threading.enumerate())
     yield
-    leaked = process._live_processes()
-    for pid in leaked:
-        _lifecycle.kill(pid)
-    deadline = time.monotonic() + LEAK_DEADLINE
-    threads = _extra_threads(baseline)
-    while threads and time.monotonic() < deadline:
-        threads[0].join(min(0.02, max(0.0, deadline - time.monotonic())))
-        threads = _extra_threads(baseline)
-    assert not leaked, f"test left live processes: {leaked}"
-    assert not threads, f"test left threads running: {[t.name for t in threads]}"
+    check_no_leaks(baseline)
 
 
 # -- names, ledgers, drivers -----------------------------------------------------------

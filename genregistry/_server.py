@@ -32,6 +32,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
+from itertools import islice
 from typing import Any
 
 from compat._types import ChildType
@@ -40,6 +41,7 @@ from genregistry._lru import Lru
 from parent import _lifecycle as _lc
 from parent import _pool
 from parent import process as _p
+from parent._info import Children
 from parent._runtime import IdleNotice, _Watch
 from parent.errors import AlreadyStarted, NotFound, StartError
 from parent.gen_server import NoReply
@@ -47,6 +49,7 @@ from parent.parent import Parent, _Child, stop_pids
 from parent.process import From, Pid
 
 _CLOSE_TIMEOUT = 30.0  # how long a terminating registry waits for starts in progress
+_SAMPLE = 5  # workers the observer shows of a registry
 IDLE: Any = ("shutdown", "idle")  # the reason a passivated worker stops with
 
 # registry name -> its table (id -> worker pid). Written under _tables_lock (taken in a
@@ -135,6 +138,8 @@ class Options:
 class Registry(Parent):
     """The registry process. Its state is touched only by its own thread, except the
     starters' (see `_Starters`)."""
+
+    _changed_by = "genregistry.GenRegistry"  # not parent.Client
 
     def init(self, worker_module: Any, name: Hashable, options: Options) -> None:
         self._worker_module = worker_module
@@ -474,6 +479,17 @@ class Registry(Parent):
         return started
 
     # -- supervisor queries ----------------------------------------------------------
+
+    def _observe(self) -> Children:
+        # the observer's thread: a count and a few workers, never the whole table. The
+        # copy runs in C; only a garbage collection inside it could let the registry's
+        # thread change the table meanwhile, and then the sample is skipped this time
+        table = self._workers
+        try:
+            sample = tuple(islice(table.items(), _SAMPLE))
+        except RuntimeError:  # "dictionary changed size during iteration"
+            sample = ()
+        return Children({}, {}, len(table), sample)
 
     def _sys_which_children(self) -> list[tuple[Any, Pid | None, str, Any]]:
         return [(c.id, c.pid, c.type, [self._worker_module]) for c in self._children.values()]

@@ -2,13 +2,17 @@
 
 Processes with mailboxes, links and monitors (`parent.process`), GenServer
 (`parent.gen_server`), Parent, Supervisor (`parent.supervisor`), DynamicSupervisor
-(`parent.dynamic_supervisor`), Task and Agent.
+(`parent.dynamic_supervisor`), Task and Agent; introspection (`parent.process.info`,
+`parent.sys`, `parent.observer`) and the application entry `parent.run`.
 This module only re-exports the public names.
 """
 
 from compat._types import ChildType, Restart, Shutdown, Strategy
-from parent import dynamic_supervisor, gen_server, process, supervisor, testing
+from parent import dynamic_supervisor, gen_server, observer, process, supervisor, sys, testing
+from parent._info import ProcessInfo
+from parent._run import run
 from parent.agent import Agent
+from parent.client import Client
 from parent.dynamic_supervisor import DynamicSupervisor
 from parent.errors import (
     AlreadyStarted,
@@ -34,6 +38,7 @@ __all__ = [
     "AlreadyStarted",
     "Agent",
     "CallTimeout",
+    "Client",
     "ChildType",
     "Continue",
     "Down",
@@ -52,6 +57,7 @@ __all__ = [
     "Parent",
     "Pid",
     "ProcessError",
+    "ProcessInfo",
     "Ref",
     "Restart",
     "Server",
@@ -66,7 +72,10 @@ __all__ = [
     "Timeout",
     "dynamic_supervisor",
     "gen_server",
+    "observer",
     "process",
+    "run",
     "supervisor",
+    "sys",
     "testing",
 ]

@@ -38,6 +38,9 @@ _pool_lock = threading.Lock()
 _jobs: SimpleQueue[_Job] = SimpleQueue()
 _idle = 0
 _POOL_NAME = "parent-pool"
+# runtime thread ident -> its native id (process.info's ``thread``): each thread writes
+# and removes only its own entry
+native_ids: dict[int, int] = {}
 
 
 def submit(fn: Callable[[Any], None], arg: Any) -> None:
@@ -82,14 +85,19 @@ def _take() -> _Job | None:
 
 def _work(job: _Job | None) -> None:
     global _idle
-    while job is not None:
-        job[0](job[1])
-        job = None  # drop the finished job's references while parked
-        with _pool_lock:
-            if _idle >= MAX_PARKED:
-                return
-            _idle += 1
-        job = _take()
+    ident = threading.get_ident()
+    native_ids[ident] = threading.get_native_id()
+    try:
+        while job is not None:
+            job[0](job[1])
+            job = None  # drop the finished job's references while parked
+            with _pool_lock:
+                if _idle >= MAX_PARKED:
+                    return
+                _idle += 1
+            job = _take()
+    finally:
+        del native_ids[ident]
 
 
 def is_parked(thread: threading.Thread) -> bool:

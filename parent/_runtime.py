@@ -37,6 +37,7 @@ import weakref
 from _queue import SimpleQueue
 from collections.abc import Callable, Hashable
 from queue import Empty
+from time import time as _time
 from typing import Any, NamedTuple, TypeAlias
 
 from parent.errors import ProcessError
@@ -204,6 +205,7 @@ class Pid:
         "_ctx",
         "_cur",
         "_done",
+        "_handled",
         "_hib",
         "_hib_after",
         "_hooks",
@@ -223,6 +225,7 @@ class Pid:
         "_pending",
         "_reason",
         "_server",
+        "_started",
         "_top",
         "_trap",
         "_used",
@@ -233,6 +236,10 @@ class Pid:
     def __init__(self, label: str) -> None:
         self._id = next(_ids)
         self._label = label
+        self._started = _time()  # process.info's started_at
+        # messages its loop has taken: published by the loop when it waits, hibernates or
+        # ends (parent._info reads the live count from the loop's frame meanwhile)
+        self._handled = 0
         self._mbox: SimpleQueue[tuple[_Kind, Any, Any]] = SimpleQueue()
         self._alive = True
         self._reason: Any = None

@@ -23,6 +23,7 @@ from collections.abc import Hashable
 from queue import Empty
 from typing import TYPE_CHECKING, Any, Final
 
+from parent import _info
 from parent import _lifecycle as _lc
 from parent import process as _p
 from parent._runtime import (
@@ -38,6 +39,7 @@ from parent._runtime import (
     _Killed,
     _stamps,
 )
+from parent._suspend import SUSPEND, suspend
 from parent._timers import send_after
 from parent.errors import _NO_REPLY, AlreadyStarted, Ignore, Ignored, StartError, Stop
 
@@ -338,6 +340,9 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     idle = None if watch is None else watch.idle
     counting = idle is not None  # an idle countdown runs (no notice since the last message)
     msg: Any = None
+    # messages taken so far: a local (free on this path), published to pid._handled
+    # before each wait and at the end; parent._info reads it from this frame meanwhile
+    handled = pid._handled
     try:
         wait = None if result is None else _settle(server, result)
         backlog = False  # whether more items may be queued behind the last one
@@ -368,11 +373,13 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                         seconds = idle
                         notice = True
                 elif wait == _NOW:
+                    pid._handled = handled
                     if counting:
                         _idle_timer(pid, idle)  # type: ignore[arg-type]
                     return _lc.hibernate(pid, _resume)
                 else:
                     seconds = wait
+                pid._handled = handled
                 try:
                     if watch is None:
                         msg = wait_item(pid, seconds)
@@ -396,6 +403,7 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                     wait = None if result is None else _settle(server, result)
                     continue
                 backlog = queued() > 0
+            handled += 1
             if watch is not None:
                 pid._used = next(_stamps)
                 counting = idle is not None
@@ -440,7 +448,13 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                 result = server._handle_message(message)
             elif kind is _SYS:  # not the server's own traffic: the wait goes on
                 pid._cur = msg
-                msg[2].put(server._handle_system(msg[1]))
+                answer = server._handle_system(msg[1])
+                if answer is SUSPEND:  # parent.sys.suspend: kept items come first after
+                    msg[2].put(None)
+                    take_now = suspend(pid, server, take_now)
+                    backlog = True
+                    continue
+                msg[2].put(answer)
                 continue
             elif kind is _STOP:
                 raise Stop(msg[1])
@@ -458,6 +472,7 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
     except BaseException as exc:
         reason = exc
         crash = exc
+    pid._handled = handled
     if not pid._alive:  # killed while handling: no terminate
         raise _Killed
     try:
@@ -495,3 +510,6 @@ def _describe(msg: Any) -> str | None:
     if kind is _STOP:
         return f"stop {payload!r}"
     return f"{kind!r} {payload!r}"
+
+
+_info.register_loop(_loop, serve)  # process.info finds callbacks and counts from here

@@ -40,6 +40,13 @@ class Agent(GenServer):
         self.state = fn(self.state)
         return None
 
+    def _sys_get_state(self) -> Any:
+        return self.state
+
+    def _sys_replace_state(self, fn: Callable[[Any], Any]) -> Any:
+        self.state = fn(self.state)
+        return self.state
+
     @classmethod
     def start_link(  # type: ignore[override]
         cls,

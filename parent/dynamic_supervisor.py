@@ -166,6 +166,8 @@ class DynamicSupervisor(Parent):
         ```
     """
 
+    _changed_by = "parent.dynamic_supervisor"  # not parent.Client
+
     @classmethod
     def child_spec(cls, arg: Any = None) -> ChildSpec:
         """For ``DynamicSupervisor`` itself, ``arg`` is ``None`` or a dict of `start_link`

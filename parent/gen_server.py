@@ -13,13 +13,14 @@ every reply slot still open (`parent._lifecycle`), so callers wake with
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from queue import Empty
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from parent import _lifecycle as _lc
 from parent import _serve
 from parent import process as _p
+from parent._info import Children
 from parent._runtime import (
     _CALL,
     _CAST,
@@ -32,6 +33,7 @@ from parent._runtime import (
     refuse_foreign,
 )
 from parent._serve import TIMEOUT, Continue, Hibernate, NoReply, Timeout
+from parent._suspend import SUSPEND
 from parent.errors import CallTimeout, ExitError, NoProcess, ProcessError
 
 if TYPE_CHECKING:
@@ -51,6 +53,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger("parent")
+
+# the requests of parent.supervisor: a server without them is "not a supervisor"
+_SUPERVISOR_OPS = frozenset(
+    {
+        "which_children",
+        "count_children",
+        "get_callback_module",
+        "get_childspec",
+        "start_child",
+        "terminate_child",
+        "restart_child",
+        "delete_child",
+    }
+)
 
 
 class GenServer:
@@ -236,7 +252,47 @@ class GenServer:
         return self.handle_info(message)
 
     def _handle_system(self, request: Any) -> Any:
-        return ProcessError(f"{_p.current()!r} is not a supervisor; it cannot answer {request!r}")
+        """Answer a system request ``(op, *args)`` with its ``_sys_<op>`` method: the
+        answer, or the exception it raised (the caller raises it, the server goes on)."""
+        handler = getattr(self, "_sys_" + str(request[0]), None)
+        if handler is None:
+            what = "supervisor" if request[0] in _SUPERVISOR_OPS else "system"
+            return ProcessError(f"{_p.current()!r} does not answer the {what} request {request!r}")
+        try:
+            return handler(*request[1:])
+        except Exception as exc:
+            return exc
+
+    def _observe(self) -> Children | None:
+        """What `parent.observer` shows of this server's children (a `Parent`'s
+        override); called from the observer's thread, so it only copies."""
+        return None
+
+    # parent.sys, answered between messages by every GenServer
+
+    def _sys_get_state(self) -> Any:
+        return dict(vars(self))
+
+    def _sys_replace_state(self, fn: Callable[[Any], Any]) -> Any:
+        new = fn(dict(vars(self)))
+        if not isinstance(new, dict):
+            raise TypeError(
+                f"replace_state's function must return a dict of attributes for "
+                f"{type(self).__qualname__}, got {new!r}"
+            )
+        attributes = vars(self)
+        attributes.clear()
+        attributes.update(new)
+        return new
+
+    def _sys_run(self, fn: Callable[[Any], Any]) -> Any:
+        return fn(self)  # parent.Client: a Parent's own method, in its own process
+
+    def _sys_suspend(self) -> Any:
+        return SUSPEND
+
+    def _sys_resume(self) -> None:
+        return None  # not suspended: nothing to do (a suspended one resumes in _suspend)
 
     def _terminate(self, reason: Any) -> None:
         self.terminate(reason)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from compat._types import ChildSpec, ChildSpecLike
 from compat.child_spec import normalize
+from parent import _exit
 from parent import _lifecycle as _lc
 from parent import process as _p
+from parent._info import Children
 from parent._runtime import _INFO
 from parent.errors import NotFound, ProcessError, StartError
 from parent.gen_server import GenServer
@@ -133,6 +135,10 @@ class Parent(GenServer):
     """
 
     _traps_exits = True
+
+    # where its children are changed from outside, if not parent.Client (a Supervisor:
+    # "parent.supervisor"); Client then refuses to change them
+    _changed_by: ClassVar[str | None] = None
 
     @classmethod
     def child_spec(cls, arg: Any = None) -> ChildSpec:
@@ -404,6 +410,14 @@ class Parent(GenServer):
             self._forget(child)
         stop_pids(((c.pid, c.shutdown) for c in children), reason, ordered=ordered)
 
+    def _observe(self) -> Children:
+        # one C-level copy of the children (the parent's own thread changes the dict)
+        return Children({c.pid: c.id for c in list(self._children.values())}, self._restarted())
+
+    def _restarted(self) -> dict[Any, int]:
+        """How many times each child id was restarted (a `Supervisor` restarts)."""
+        return {}
+
     def _exit_grace(self) -> float:
         """Seconds this parent may need to stop its children (one at a time, each
         within its ``shutdown``); an ``"infinity"`` child counts what its own children
@@ -415,7 +429,7 @@ class Parent(GenServer):
                 continue
             if child.shutdown == "infinity":
                 needs = getattr(child.pid._server, "_exit_grace", None)
-                total += needs() if callable(needs) else _p._EXIT_GRACE
+                total += needs() if callable(needs) else _exit.EXIT_GRACE
             else:
                 total += float(child.shutdown)
         return total
@@ -454,15 +468,6 @@ class Parent(GenServer):
             self._stop(children, "shutdown", ordered=True)
 
     # -- supervisor requests ---------------------------------------------------------
-
-    def _handle_system(self, request: Any) -> Any:
-        try:
-            handler = getattr(self, "_sys_" + str(request[0]), None)
-            if handler is None:
-                return ProcessError(f"{self._me!r} does not support {request[0]!r}")
-            return handler(*request[1:])
-        except Exception as exc:
-            return exc
 
     def _sys_which_children(self) -> list[tuple[Any, Pid | None, str, Any]]:
         return [(c.id, c.pid, c.type, c.modules) for c in self._ordered_children()]

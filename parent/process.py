@@ -9,15 +9,15 @@ lock (see `parent._runtime`).
 
 from __future__ import annotations
 
-import atexit
-import contextlib
+import builtins
 import time
 from collections.abc import Callable, Hashable
 from queue import Empty
 from typing import Any
 
-from parent import _lifecycle
-from parent._lifecycle import StopRequested, die, kill, post
+from parent import _info, _lifecycle
+from parent._info import ProcessInfo
+from parent._lifecycle import StopRequested, die, post
 from parent._runtime import (
     _EMPTY,
     _INFO,
@@ -32,7 +32,6 @@ from parent._runtime import (
     Server,
     _add_link,
     _drop_link,
-    _live,
     _lock,
     _names,
     _tls,
@@ -44,6 +43,7 @@ from parent.errors import NoProcess, NotFound, ProcessError
 __all__ = [
     "Down",
     "Exit",
+    "ProcessInfo",
     "From",
     "Pid",
     "Ref",
@@ -51,7 +51,9 @@ __all__ = [
     "current",
     "demonitor",
     "exit",
+    "info",
     "link",
+    "list",
     "monitor",
     "receive",
     "register",
@@ -116,7 +118,7 @@ def _resolve(server: Server) -> Pid | None:
     return whereis(server)
 
 
-def registered() -> list[Hashable]:
+def registered() -> builtins.list[Hashable]:
     """The names registered right now.
 
     Example:
@@ -124,7 +126,7 @@ def registered() -> list[Hashable]:
         assert "cache" in process.registered()
         ```
     """
-    return list(_names)
+    return [*_names]
 
 
 def register(name: Hashable, pid: Pid) -> None:
@@ -344,10 +346,10 @@ def _forget_parent(pid: Pid) -> None:
         pid._parent = None
 
 
-def _links_of(pid: Pid) -> list[Pid]:
+def _links_of(pid: Pid) -> builtins.list[Pid]:
     """The processes linked to ``pid`` right now (a snapshot)."""
     with _lock:
-        return list(pid._links)
+        return [*pid._links]
 
 
 def _unlink_pair(a: Pid, b: Pid) -> None:
@@ -448,56 +450,39 @@ def spawn(fn: Callable[..., Any], *args: Any, link: bool = False) -> Pid:
     return _lifecycle.spawn(body, label, link=link)
 
 
-# -- interpreter exit --------------------------------------------------------------------
-
-_EXIT_GRACE = 5.0  # for a process outside any tree, and added to a tree's own needs
-_EXIT_LIMIT = 60.0  # no root is given longer than this: the interpreter must not hang
+# -- introspection (parent._info) ------------------------------------------------------
 
 
-def _exit_grace(root: Pid) -> float:
-    """How long a top-level process may take to stop at interpreter exit: the default
-    grace plus what its tree needs to stop its children (a Parent's ``_exit_grace``),
-    never more than ``_EXIT_LIMIT``."""
-    needs = getattr(root._server, "_exit_grace", None)
-    extra = 0.0
-    if callable(needs):
-        with contextlib.suppress(Exception):
-            extra = float(needs())
-    return min(_EXIT_GRACE + extra, _EXIT_LIMIT)
+def list() -> builtins.list[Pid]:
+    """Every live process.
+
+    Example:
+        ```python
+        pid = parent.Agent.start_link(lambda: 0)
+        assert pid in parent.process.list()
+        ```
+    """
+    return _info.processes()
 
 
-def _live_processes() -> list[Pid]:
-    with _lock:
-        return list(_live.values())
+def info(pid: Pid) -> ProcessInfo | None:
+    """A snapshot of what ``pid`` is doing (`ProcessInfo`), or ``None`` once it is dead.
+    Cheap: it sends no message and never waits for the process, so it can be called on
+    every process of a big tree (see `parent._info` for how each field is read).
+
+    Raises:
+        TypeError: ``pid`` is not a local `Pid`.
+
+    Example:
+        ```python
+        info = parent.process.info(pid)
+        if info is not None:
+            print(info.status, info.mailbox, info.current)   # running 3 handle_call
+        ```
+    """
+    if type(pid) is not Pid:
+        raise TypeError(f"process.info needs a local Pid, got {pid!r}")
+    return _info.info(pid)
 
 
-def _shutdown_all_at_exit() -> None:
-    """Stop every live process, top-level trees first, as their parents would: roots
-    get a polite stop (``"shutdown"``) and each is killed if it is still alive after
-    its grace period. Runs once, from ``atexit``; never blocks for longer than the
-    longest grace period plus a kill."""
-    procs = _live_processes()
-    if not procs:
-        return
-    roots = [p for p in procs if p._parent is None or not p._parent._alive]
-    start = time.monotonic()
-    deadlines = [start + _exit_grace(p) for p in roots]
-    for p in roots:
-        with contextlib.suppress(BaseException):  # best effort, at exit
-            _request_stop(p, "shutdown")
-    for p, deadline in zip(roots, deadlines, strict=True):
-        try:
-            p.join(max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            kill(p)
-    deadline = max(deadlines, default=start + _EXIT_GRACE)
-    # what the roots left behind is still shutting down on its parent's exit signal (a
-    # trapping child runs terminate): it gets the rest of the grace period, then is killed
-    for p in _live_processes():
-        try:
-            p.join(max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            kill(p)
-
-
-atexit.register(_shutdown_all_at_exit)
+from parent import _exit  # noqa: E402, F401  (registers the interpreter-exit hook)

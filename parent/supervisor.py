@@ -146,6 +146,8 @@ class Supervisor(Parent):
         ```
     """
 
+    _changed_by = "parent.supervisor"  # not parent.Client
+
     def init(self, *args: Any) -> Any:
         """Return `init` (``supervisor.init(children, strategy=...)``). The base class
         returns its single argument, which is how `start_link` passes its children.
@@ -174,6 +176,7 @@ class Supervisor(Parent):
         # ids whose restart failed and waits for its _Retry message (Erlang's
         # "restarting" pid); terminate_child cancels it, delete_child refuses it
         self._restarting: set[Hashable] = set()
+        self._restarts: dict[Hashable, int] = {}  # child id -> times restarted (observer)
         for spec in flags.children:
             try:
                 self._start_normalized(spec)
@@ -260,6 +263,7 @@ class Supervisor(Parent):
             spec = self._specs.get(cid)
             if spec is None or cid in self._children:
                 continue
+            self._restarts[cid] = self._restarts.get(cid, 0) + 1
             try:
                 self._start_normalized(spec)
             except Ignored:
@@ -274,6 +278,9 @@ class Supervisor(Parent):
                 self._restarting.add(cid)
                 _p.send(self._me, _Retry(cid))
                 return
+
+    def _restarted(self) -> dict[Any, int]:
+        return self._restarts.copy()
 
     def _handle_message(self, message: Any) -> Any:
         if type(message) is _Retry:

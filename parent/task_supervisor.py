@@ -49,6 +49,8 @@ class _TaskSupervisorProcess(Parent):
     inside it by a counter (``which_children`` reports their id as ``None``, as Elixir
     reports ``:undefined``). Only its own thread touches its state."""
 
+    _changed_by = "parent.TaskSupervisor"  # not parent.Client
+
     def init(self, max_children: int | None) -> None:
         self._max_children = max_children
         self._ids = itertools.count()

@@ -31,7 +31,7 @@ def check_no_leaks(baseline: set[threading.Thread]) -> None:
     end within ``LEAK_DEADLINE`` seconds (a killed process's thread may need a moment to
     unwind). Leaked processes are killed first, so that one leak does not fail every
     later test."""
-    leaked = process._live_processes()
+    leaked = process.list()
     for pid in leaked:
         _lifecycle.kill(pid)
     deadline = time.monotonic() + LEAK_DEADLINE

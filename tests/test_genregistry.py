@@ -1238,9 +1238,7 @@ def test_stopping_the_registry_during_a_slow_start_leaves_no_worker(reason: str)
             lambda: GenRegistry.lookup_or_start(QuickGated, "A", [gate, entered])
         )
         assert entered.wait(2.0)
-        [starting] = [
-            pid for pid in process._live_processes() if repr(pid).endswith(" QuickGated>")
-        ]
+        [starting] = [pid for pid in process.list() if repr(pid).endswith(" QuickGated>")]
         gen_server.stop(registry, reason)
         caller.join(5.0)
         assert isinstance(out.get("error"), parent.ExitError)  # the registry went away
@@ -1264,9 +1262,7 @@ def test_a_worker_killed_during_init_fails_its_start_promptly(
             lambda: GenRegistry.lookup_or_start(QuickGated, "A", [gate, entered], timeout=4.0)
         )
         assert entered.wait(2.0)
-        [starting] = [
-            pid for pid in process._live_processes() if repr(pid).endswith(" QuickGated>")
-        ]
+        [starting] = [pid for pid in process.list() if repr(pid).endswith(" QuickGated>")]
         began = time.monotonic()
         process.exit(starting, "kill")
         caller.join(5.0)

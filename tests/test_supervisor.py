@@ -208,7 +208,7 @@ def test_an_invalid_spec_raises_in_the_caller_before_anything_starts(case: str) 
     with pytest.raises(error):
         supervisor.start_link(children, **options)
     assert not invoked.is_set()
-    assert process._live_processes() == []
+    assert process.list() == []
 
 
 def test_a_child_failing_to_start_stops_the_started_ones(sups: list[Pid]) -> None:
@@ -229,7 +229,7 @@ def test_a_child_failing_to_start_stops_the_started_ones(sups: list[Pid]) -> Non
     assert log.pids["a"].join(0) == "shutdown"
     assert log.pids["b"].join(0) == "shutdown"
     assert not later.is_set()
-    assert process._live_processes() == []
+    assert process.list() == []
 
 
 def test_children_start_in_order_and_stop_in_reverse(sups: list[Pid]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from types import CodeType, FrameType
 from typing import Any, Literal, NamedTuple, TypeAlias
 
@@ -35,9 +35,11 @@ from parent._runtime import number as _number
 
 Status: TypeAlias = Literal["running", "waiting", "hibernating", "suspended"]
 
-# the pids suspended with parent.sys.suspend: written by the suspended process's own
-# thread only (parent._suspend), read here
+# the pids suspended with parent.sys.suspend, and the items a suspension has taken out
+# of a mailbox and not yet replayed (they count as queued): written by the process's
+# own thread (parent._suspend), and by its death hook once it has died
 suspended: set[Pid] = set()
+kept: dict[Pid, Sized] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +163,7 @@ def info(pid: Pid, frames: Frames | None = None) -> ProcessInfo | None:
         names=tuple(pid._names),
         behaviour=None if server is None else type(server),
         status=status,
-        mailbox=pid._mbox.qsize(),
+        mailbox=pid._mbox.qsize() + len(kept.get(pid, ())),
         handled=handled,
         current=current,
         links=tuple(pid._links),

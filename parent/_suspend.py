@@ -40,12 +40,14 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
     kept: deque[Any] = deque()
 
     def answer_kept(dead: Pid) -> None:  # a death hook: under the runtime lock
+        _info.kept.pop(dead, None)
         died = _Died(dead._reason, False)
         for item in kept:
             if type(item) is tuple and item[2] is not None:
                 item[2].put(died)
 
     _lc.on_death(pid, answer_kept)
+    _info.kept[pid] = kept
     _info.suspended.add(pid)
     try:
         while True:
@@ -78,6 +80,7 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
     finally:
         _info.suspended.discard(pid)
     if not kept:
+        _info.kept.pop(pid, None)
         _lc.drop_death_hook(pid, answer_kept)
         return take
     return _replay(pid, kept, take, answer_kept)
@@ -112,6 +115,7 @@ def _replay(pid: Pid, kept: deque[Any], take: Take, hook: Callable[[Pid], None])
             return kept.popleft()
         if not dropped:  # all replayed: the death hook has nothing left to answer
             dropped = True
+            _info.kept.pop(pid, None)
             _lc.drop_death_hook(pid, hook)
         return take()
 

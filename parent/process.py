@@ -234,6 +234,7 @@ def receive(timeout: float | None = None) -> Any:
             continue  # a cast: not for a plain process
         kind, payload, _slot = item
         if kind is _INFO:
+            me._handled += 1  # its own thread only (process.info's handled)
             return payload
         if kind is _STOP:
             raise StopRequested(payload)

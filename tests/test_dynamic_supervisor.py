@@ -135,7 +135,7 @@ def test_bad_options_raise_before_anything_starts(
         dynamic_supervisor.init(**options)
     with pytest.raises(error, match=named):
         DynamicSupervisor.child_spec(options)
-    assert process._live_processes() == []
+    assert process.list() == []
 
 
 def test_child_spec_rejects_unknown_options_and_non_dicts() -> None:

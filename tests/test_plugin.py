@@ -138,7 +138,7 @@ def test_stop_supervised_before_any_start(stop_supervised: Any) -> None:
 
 
 def test_a_test_that_starts_nothing_starts_no_supervisor(start_supervised: Any) -> None:
-    assert process._live_processes() == []
+    assert process.list() == []
 
 
 # -- wait_until ----------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_a_bad_option_raises_naming_it_and_starts_nothing(
         else:
             GenRegistry.child_spec(worker_module=Tally, **{option: value})
     assert option in str(caught.value) and repr(value) in str(caught.value)
-    assert process.whereis(Tally) is None and process._live_processes() == []
+    assert process.whereis(Tally) is None and process.list() == []
 
 
 @pytest.mark.parametrize("options", [{}, {"idle_timeout": math.inf}, {"max_workers": 10}], ids=repr)

@@ -64,7 +64,7 @@ def test_a_process_killed_while_ending_others_leaves_none_half_dead(
             assert v.join(5.0) == "killed", v
         assert watcher.join(10.0) == "normal"
         assert sorted(downs, key=repr) == sorted(victims, key=repr)
-        assert wait_until(lambda: not process._live_processes(), 5.0)
+        assert wait_until(lambda: not process.list(), 5.0)
 
 
 class Echo(GenServer):

@@ -59,7 +59,7 @@ class TrappingStressWorker(StressWorker):
 
 def live_workers(worker_module: type) -> set[Pid]:
     label = f" {worker_module.__qualname__}>"
-    return {pid for pid in process._live_processes() if repr(pid).endswith(label)}
+    return {pid for pid in process.list() if repr(pid).endswith(label)}
 
 
 def run_threads(n: int, body: Callable[[int], None]) -> None:

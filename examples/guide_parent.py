@@ -134,9 +134,23 @@ def run_pipeline() -> None:
     # --8<-- [end:run_pipeline]
 
 
+def run_client() -> None:
+    # --8<-- [start:client]
+    pipeline = Pipeline.start_link()
+    # from this plain thread: each call runs the Parent's own method in its process
+    print("ids:", [id for id, _pid, _meta in parent.Client.children(pipeline)])
+    parent.Client.start_child(pipeline, {"id": "audit", "start": (Stage.start_link, ["audit"])})
+    parent.Client.shutdown_child(pipeline, "parser")
+    print("ids:", [id for id, _pid, _meta in parent.Client.children(pipeline)])
+    print("audit running:", parent.Client.child_pid(pipeline, "audit") is not None)
+    gen_server.stop(pipeline)
+    # --8<-- [end:client]
+
+
 def main() -> None:
     run_jobs()
     run_pipeline()
+    run_client()
 
 
 if __name__ == "__main__":

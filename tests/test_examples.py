@@ -78,6 +78,12 @@ EXPECTED: dict[str, list[str]] = {
         "  stage parser stops (shutdown)",
         "  stage writer stops (shutdown)",
         "  stage reader stops (shutdown)",
+        "ids: ['reader', 'parser', 'writer']",
+        "  stage parser stops (shutdown)",
+        "ids: ['reader', 'writer', 'audit']",
+        "audit running: True",
+        "pipeline terminate('normal') with 3 children",
+        "  stage audit stops (shutdown)",
     ],
     "guide_dynamic_supervisor.py": [
         "rooms: ['Grand Hotel #101', 'Grand Hotel #102']",

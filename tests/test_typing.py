@@ -60,6 +60,19 @@ MISTAKES = {
         "from parent import Task\ndef add(a: int, b: int) -> int: ...\nTask.async_(add, 1, '2')",
         'Argument 1 to "async_"',
     ),
+    "process.info used without a None check (the process may be dead)": (
+        "from parent import process\nprint(process.info(Worker.start_link()).status)",
+        "None",
+    ),
+    "a status that does not exist": (
+        "from parent import process\ninfo = process.info(Worker.start_link())\n"
+        "sleeping = info is not None and info.status == 'sleeping'",
+        "Non-overlapping equality check",
+    ),
+    "replace_state given the new state instead of a function": (
+        "import parent\nparent.sys.replace_state(Worker.start_link(), {'n': 0})",
+        'Argument 2 to "replace_state"',
+    ),
     "yield_ result used without checking what it is": (
         "from parent import Task\nprint(Task.yield_(Task.async_(lambda: 1)).value)",
         "has no attribute",
@@ -109,6 +122,31 @@ def test_task_results_are_typed() -> None:
         for item in Task.async_stream(range(3), str):
             if isinstance(item, Ok):
                 text = item.value
+        """
+    )
+    assert status == 0, out
+
+
+def test_introspection_is_typed() -> None:
+    out, status = _check(
+        """
+        import parent
+        from parent import Client, ProcessInfo, observer, process
+        pid = Worker.start_link()
+        info: ProcessInfo | None = process.info(pid)
+        if info is not None and info.status == "suspended":
+            callback: str | None = info.current
+        node: observer.Node = observer.tree()
+        counts = [child.count for child in node.children if child.count is not None]
+        text: str = observer.format_tree(pid)
+        state = parent.sys.get_state(pid)
+        parent.sys.replace_state(pid, lambda s: {**s, "n": 0})
+        jobs = Client.children(pid)
+        with_ids = [(child_id, p) for child_id, p, _meta in jobs]
+        server: observer.Server = observer.serve(port=0)
+        url: str = server.url
+        server.stop()
+        reason: object = parent.run([Worker])
         """
     )
     assert status == 0, out

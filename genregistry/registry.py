@@ -23,8 +23,8 @@ from genregistry._server import Options, Registry, _tables
 from parent import _lifecycle as _lc
 from parent import gen_server
 from parent import process as _p
+from parent._returns import check_hibernate_after, check_optional_seconds
 from parent._runtime import cast_item
-from parent._serve import check_hibernate_after, check_optional_seconds
 from parent.errors import AlreadyStarted, CallTimeout, ExitError, NoProcess
 from parent.process import Pid, Server
 

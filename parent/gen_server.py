@@ -21,6 +21,7 @@ from parent import _lifecycle as _lc
 from parent import _serve
 from parent import process as _p
 from parent._info import Children
+from parent._returns import TIMEOUT, Continue, Hibernate, NoReply, Timeout
 from parent._runtime import (
     _CALL,
     _CAST,
@@ -32,7 +33,6 @@ from parent._runtime import (
     _Died,
     refuse_foreign,
 )
-from parent._serve import TIMEOUT, Continue, Hibernate, NoReply, Timeout
 from parent._suspend import SUSPEND
 from parent.errors import CallTimeout, ExitError, NoProcess, ProcessError
 

@@ -49,8 +49,10 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
     _lc.on_death(pid, answer_kept)
     _info.kept[pid] = kept
     _info.suspended.add(pid)
+    item: Any = None
     try:
         while True:
+            item = None
             item = _next(pid, take)
             if type(item) is not tuple:
                 kept.append(item)  # a bare cast
@@ -77,6 +79,12 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
                 raise Stop(payload.reason)  # the parent's exit signal: terminate
             else:
                 kept.append(item)
+    except _Killed:
+        # killed after taking an item and before keeping or answering it (a kill can
+        # fire at any call from here on): its caller must not wait for its timeout
+        if type(item) is tuple and item[2] is not None:
+            item[2].put(_Died(pid._reason, item[0] is _SYS))
+        raise
     finally:
         _info.suspended.discard(pid)
     if not kept:

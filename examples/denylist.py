@@ -9,25 +9,34 @@ moves through the numbers, so most recipients are busy for a while and then idle
 The workers are virtual (docs/guides/virtual-workers.md): one left idle for ``--idle``
 seconds, or the least recently used one when ``max_workers`` are live, is passivated.
 Its ``terminate`` saves its rules, and the next request for that recipient starts a new
-activation whose ``init`` loads them. At the end the registry is stopped (every live
-worker saves its rules) and the saved rules are checked against every denial made:
-none may be lost to a passivation.
+activation whose ``init`` loads them.
+
+The application runs under `parent.run`: a supervisor of the registry and of
+``Calls``, which places the calls. When the wave is over, ``Calls`` stops the
+application. Ctrl-C (or SIGTERM) stops it the same way, in order: the calls first, then
+the registry, whose live workers save their rules (a second Ctrl-C kills it, and then
+they do not). At the end the saved rules are checked against every denial made: none
+may be lost to a passivation, nor to a Ctrl-C.
 
     python examples/denylist.py            # 40,000 calls to 2,000 recipients
     python examples/denylist.py --quick    # a few thousand calls
+    python examples/denylist.py --observe  # calls until Ctrl-C, watched in a browser
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
+import sys
 import threading
 import time
 import zlib
 from typing import Any
 
+import parent
 from genregistry import GenRegistry
-from parent import From, GenServer, process, supervisor
+from parent import From, GenServer, Pid, ProcessError, process, supervisor
 
 
 def load_rules(recipient: str) -> set[str]:
@@ -109,84 +118,191 @@ def place_call(sender: str, recipient: str) -> bool:
     return Denylist.allow(recipient, sender)
 
 
-def run(calls: int, recipients: int, threads: int, idle: float, seed: int = 7) -> dict[str, float]:
-    wave = max(recipients // 10, 1)  # the recipients most calls go to at any moment
-    limit = wave + wave // 2
-    spec = GenRegistry.child_spec(worker_module=Denylist, idle_timeout=idle, max_workers=limit)
-    sup = supervisor.start_link([spec])
-    numbers = [f"+1555{n:07d}" for n in range(recipients)]
-    placed = [0] * threads
-    rejected = [0] * threads
-    denials: list[set[tuple[str, str]]] = [set() for _ in range(threads)]
-    per_thread = calls // threads
-    last = max(per_thread - 1, 1)
+class Wave:
+    """The stream of calls: ``threads`` sender threads, each placing its share of
+    ``calls`` to a wave that moves through ``recipients`` numbers (with ``forever``, the
+    wave starts over until the application stops), and what they counted."""
 
-    def caller(n: int) -> None:
-        rng = random.Random(seed + n)
-        for i in range(per_thread):
-            sender = f"+1555{rng.randrange(1000):07d}"
-            if rng.random() < 0.02:  # a few calls go to anyone
-                recipient = numbers[rng.randrange(recipients)]
-            else:  # most go to the current wave, which moves through the numbers
-                recipient = numbers[i * (recipients - wave) // last + rng.randrange(wave)]
-            if not place_call(sender, recipient):
-                rejected[n] += 1
-                continue
-            placed[n] += 1
-            if rng.random() < 0.02:  # an unwanted call: the recipient denies its sender
-                Denylist.deny(recipient, sender)
-                denials[n].add((recipient, sender))
+    def __init__(
+        self, calls: int, recipients: int, threads: int, idle: float, forever: bool, seed: int = 7
+    ) -> None:
+        self.calls = calls
+        self.threads = threads
+        self.idle = idle
+        self.forever = forever
+        self.seed = seed
+        self.width = max(recipients // 10, 1)  # the recipients most calls go to at once
+        self.limit = self.width + self.width // 2
+        self.numbers = [f"+1555{n:07d}" for n in range(recipients)]
+        self.placed = [0] * threads
+        self.rejected = [0] * threads
+        self.denials: list[set[tuple[str, str]]] = [set() for _ in range(threads)]
+        self.peak = 0
+        self.seconds = 0.0
+        self.completed = False  # every call placed (not stopped early)
+        self.stopping = threading.Event()
+        self.senders: list[threading.Thread] = []
+        self.watcher: threading.Thread | None = None
 
-    # the denied senders of recipient 0 include this one from now on
-    Denylist.deny(numbers[0], "+15550000000")
-    denials[0].add((numbers[0], "+15550000000"))
-    started = time.perf_counter()
-    workers = [threading.Thread(target=caller, args=(n,)) for n in range(threads)]
-    for t in workers:
-        t.start()
-    peak = 0
-    for t in workers:
-        while t.is_alive():
-            t.join(0.01)
-            peak = max(peak, GenRegistry.count(Denylist))
-    elapsed = time.perf_counter() - started
-    supervisor.stop(sup)  # every live worker saves its rules in terminate
+    def registry_spec(self) -> Any:
+        return GenRegistry.child_spec(
+            worker_module=Denylist, idle_timeout=self.idle, max_workers=self.limit
+        )
 
-    expected: dict[str, set[str]] = {}
-    for pairs in denials:
-        for recipient, sender in pairs:
-            expected.setdefault(recipient, set()).add(sender)
-    saved = storage.rules()
-    # every recipient's saved rules: its first ones plus every denial made, no more, no less
-    intact = expected.keys() <= saved.keys() and all(
-        rules == load_rules(r) | expected.get(r, set()) for r, rules in saved.items()
-    )
-    return {
-        "recipients": float(len(saved)),
-        "activations": float(storage.loads),
-        "passivations": float(storage.passivations),
-        "saves": float(storage.saves),
-        "peak": float(peak),
-        "limit": float(limit),
-        "placed": float(sum(placed)),
-        "rejected": float(sum(rejected)),
-        "denials": float(sum(len(s) for s in expected.values())),
-        "intact": float(intact),
-        "seconds": elapsed,
-        "calls_per_second": (sum(placed) + sum(rejected)) / elapsed,
-    }
+    def start(self, app: Pid) -> None:
+        """Start the senders, and a thread that waits for them and then stops ``app``."""
+        # the denied senders of recipient 0 include this one from now on
+        Denylist.deny(self.numbers[0], "+15550000000")
+        self.denials[0].add((self.numbers[0], "+15550000000"))
+        self.senders = [
+            threading.Thread(target=self.sender, args=(n,), name=f"sender-{n}")
+            for n in range(self.threads)
+        ]
+        self.watcher = threading.Thread(target=self.watch, args=(app,), name="wave-watcher")
+        self.started = time.perf_counter()
+        for t in self.senders:
+            t.start()
+        self.watcher.start()
+
+    def sender(self, n: int) -> None:
+        rng = random.Random(self.seed + n)
+        numbers = self.numbers
+        recipients = len(numbers)
+        per_thread = self.calls // self.threads
+        last = max(per_thread - 1, 1)
+        while True:
+            for i in range(per_thread):
+                if self.stopping.is_set():
+                    return
+                sender = f"+1555{rng.randrange(1000):07d}"
+                if rng.random() < 0.02:  # a few calls go to anyone
+                    recipient = numbers[rng.randrange(recipients)]
+                else:  # most go to the current wave, which moves through the numbers
+                    offset = i * (recipients - self.width) // last
+                    recipient = numbers[offset + rng.randrange(self.width)]
+                try:
+                    allowed = place_call(sender, recipient)
+                except ProcessError:
+                    if self.stopping.is_set() or process.whereis(Denylist) is None:
+                        return  # the application was killed under this call
+                    raise
+                if not allowed:
+                    self.rejected[n] += 1
+                    continue
+                self.placed[n] += 1
+                if rng.random() < 0.02:  # an unwanted call: the recipient denies its sender
+                    Denylist.deny(recipient, sender)
+                    self.denials[n].add((recipient, sender))
+            if not self.forever:
+                return
+            self.stopping.wait(0.001)  # --observe: an easier pace for the page to follow
+
+    def watch(self, app: Pid) -> None:
+        for t in self.senders:
+            while t.is_alive():
+                t.join(0.01)
+                with contextlib.suppress(ProcessError):  # unless the registry was killed
+                    self.peak = max(self.peak, GenRegistry.count(Denylist))
+        self.seconds = time.perf_counter() - self.started
+        if self.stopping.is_set():
+            return  # the application is stopping: Ctrl-C or SIGTERM
+        self.completed = True
+        # the wave is over: the program is done, it stops its application (unless a
+        # Ctrl-C just did)
+        with contextlib.suppress(ProcessError):
+            supervisor.stop(app, "shutdown")
+
+    def stop(self) -> None:
+        """Stop the senders, each after the call it is placing; wait for them."""
+        self.stopping.set()
+        for t in self.senders:
+            t.join()
+
+    def finish(self) -> None:
+        """Once the application has stopped: every thread of the wave has ended."""
+        self.stop()
+        if self.watcher is not None:
+            self.watcher.join()
+
+    def report(self) -> dict[str, float]:
+        expected: dict[str, set[str]] = {}
+        for pairs in self.denials:
+            for recipient, sender in pairs:
+                expected.setdefault(recipient, set()).add(sender)
+        saved = storage.rules()
+        # every recipient's saved rules: its first ones plus every denial made, no more,
+        # no less
+        intact = expected.keys() <= saved.keys() and all(
+            rules == load_rules(r) | expected.get(r, set()) for r, rules in saved.items()
+        )
+        placed, rejected = sum(self.placed), sum(self.rejected)
+        return {
+            "recipients": float(len(saved)),
+            "activations": float(storage.loads),
+            "passivations": float(storage.passivations),
+            "saves": float(storage.saves),
+            "peak": float(self.peak),
+            "limit": float(self.limit),
+            "placed": float(placed),
+            "rejected": float(rejected),
+            "denials": float(sum(len(s) for s in expected.values())),
+            "intact": float(intact),
+            "seconds": self.seconds,
+            "calls_per_second": (placed + rejected) / self.seconds if self.seconds else 0.0,
+        }
 
 
-def main() -> None:
+class Calls(GenServer):
+    """The application's second child: starts the wave in ``init`` and stops it in
+    ``terminate``. Children stop in reverse start order, so the calls stop before the
+    registry does."""
+
+    def init(self, wave: Wave) -> None:
+        process.trap_exits(True)  # so that terminate runs when the application stops
+        me = process.info(process.current())  # type: ignore[arg-type]
+        assert me is not None and me.parent is not None
+        self.wave = wave
+        wave.start(me.parent)
+        every = "over and over" if wave.forever else "once"
+        print(
+            f"placing {wave.calls:,} calls ({every}) to {len(wave.numbers):,} recipients "
+            f"from {wave.threads} threads; Ctrl-C stops",
+            flush=True,
+        )
+
+    def terminate(self, reason: Any) -> None:
+        self.wave.stop()
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=40_000)
     parser.add_argument("--recipients", type=int, default=2_000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--idle", type=float, default=0.1, help="idle_timeout, in seconds")
     parser.add_argument("--quick", action="store_true", help="a short run (4,000 calls)")
+    parser.add_argument(
+        "--observe",
+        action="store_true",
+        help="serve the observer's page and place calls until Ctrl-C",
+    )
     args = parser.parse_args()
     calls, recipients = (4_000, 500) if args.quick else (args.calls, args.recipients)
-    stats = run(calls, recipients, args.threads, args.idle)
+    wave = Wave(calls, recipients, args.threads, args.idle, forever=args.observe)
+    observer = None
+    if args.observe:
+        observer = parent.observer.serve()
+        print(f"observer: {observer.url}", flush=True)
+    try:
+        # until the wave is over (Calls then stops the application), Ctrl-C or SIGTERM
+        reason = parent.run([wave.registry_spec(), Calls.child_spec(wave)])
+    finally:
+        if observer is not None:
+            observer.stop()
+        wave.finish()
+    stats = wave.report()
+    if not wave.completed:
+        print(f"stopped ({reason}) after {stats['placed'] + stats['rejected']:.0f} calls")
     returns = stats["activations"] - stats["recipients"]
     print(
         f"Denylist workers started: {stats['activations']:.0f} activations for "
@@ -210,7 +326,8 @@ def main() -> None:
         f"throughput:               {stats['calls_per_second']:,.0f} calls/s "
         f"({args.threads} sender threads, {stats['seconds']:.2f} s)"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

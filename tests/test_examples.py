@@ -192,7 +192,11 @@ def test_denylist_example_runs() -> None:
     args = ["--quick"] if "--quick" in script.read_text(encoding="utf-8") else []
     result = run_script(script, *args)
     assert result.returncode == 0, f"denylist.py exited {result.returncode}:\n{result.stderr}"
+    assert result.stderr == "", result.stderr  # no traceback, no crash report
     out = result.stdout
+    # it ran under parent.run and ended by itself once the wave was over
+    assert out.startswith("placing 4,000 calls (once)" if args else "placing 40,000 calls (once)")
+    assert "stopped (" not in out
     activations = number(r"^Denylist workers started: (\d+) activations", out)
     recipients = number(r"activations for (\d+) recipients", out)
     passivated = number(r"^passivated: +(\d+) ", out)

@@ -113,17 +113,16 @@ def infos() -> None:
     print("processes:", len(process.list()))
     orders = process.whereis("orders")
     assert orders is not None
-    info = process.info(orders)  # None once the process is dead
+    info = process.info(orders)  # a frozen snapshot; None once the process is dead
     assert info is not None
-    print(
-        info.names, info.behaviour is Orders, info.status, info.mailbox, info.handled, info.current
-    )
-    print("its parent is the shop:", info.parent == process.whereis("shop"))
+    print(f"{info.names=} {info.status=} {info.mailbox=} {info.handled=} {info.current=}")
+    print("behaviour:", info.behaviour is Orders, "parent:", info.parent == process.whereis("shop"))
+    print("linked to its parent:", info.links == (info.parent,), "traps exits:", info.trap_exits)
     cart = GenRegistry.lookup("carts", "shopper-7")
     assert cart is not None
     cart_info = process.info(cart)
     assert cart_info is not None
-    print("a cart:", cart_info.status, "thread", cart_info.thread)
+    print("a cart:", cart_info.status, "thread:", cart_info.thread)
     # --8<-- [end:info]
 
 
@@ -152,7 +151,7 @@ def text_tree() -> None:
     shop = observer.tree("shop")
     carts = next(node for node in shop.children if node.child_id == "carts")
     print(carts.label, "count", carts.count, "sample", len(carts.sample))
-    print(json.dumps(carts.sample[0].to_dict(), indent=None)[:80])
+    print(json.dumps(carts.sample[0].to_dict(), indent=2))
     # --8<-- [end:tree]
 
 

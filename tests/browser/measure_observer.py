@@ -4,7 +4,8 @@ For trees of 100 and 10,000 processes (waiting GenServers under dynamic supervis
 100 per supervisor, so that the page draws every one) and a registry of 100,000
 hibernated workers, it measures, best of several runs:
 
-* ``tree()``, ``format_tree()`` and ``tree().to_dict()`` + ``json.dumps`` in this process;
+* ``tree()``, ``format_tree()`` and the body of ``/api/tree`` (``tree().to_dict()``,
+  encoded) in this process;
 * ``GET /api/tree`` over loopback (what the page fetches every second) and its size;
 * with Chromium on PATH and Playwright installed: one refresh in the page (fetch,
   parse, rebuild the table and lay it out), timed inside the page;
@@ -29,6 +30,7 @@ from typing import Any
 
 from genregistry import GenRegistry
 from parent import GenServer, dynamic_supervisor, gen_server, observer, supervisor
+from parent._observer_http import _tree_json
 
 
 class Idle(GenServer):
@@ -167,7 +169,7 @@ def measure(what: str, scene: Callable[[], Any], browser: Browser) -> None:
             f"{what:>36}:",
             f"tree() {best(observer.tree):7.1f} ms",
             f"format_tree() {best(observer.format_tree):7.1f} ms",
-            f"to JSON {best(lambda: json.dumps(observer.tree().to_dict())):7.1f} ms",
+            f"/api/tree's body {best(_tree_json):7.1f} ms",
             f"GET /api/tree {best(lambda: fetch(server.url)):7.1f} ms",
             f"{len(body) / 1024:8.1f} KiB ({doc['processes']} processes)",
         ]
@@ -194,7 +196,8 @@ def main() -> None:
                 watched_cpu, watched = cpu_share(10.0), calls(5.0)
                 browser.page.goto("about:blank")
             print(
-                f"with 10,000 processes, CPU: {idle:.1%} of a core idle, {watched_cpu:.1%} with the page open"
+                f"with 10,000 processes, CPU: {idle:.1%} of a core idle, "
+                f"{watched_cpu:.1%} with the page open"
             )
             print(f"  calls, unobserved:    {quantiles(quiet)}")
             print(f"  calls, page open:     {quantiles(watched)}")

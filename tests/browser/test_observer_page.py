@@ -131,7 +131,7 @@ class Page:
 
 
 @contextlib.contextmanager
-def chromium_page(width: int = 1100, height: int = 200) -> Iterator[Page]:
+def chromium_page(width: int = 1000, height: int = 200, scale: float = 1) -> Iterator[Page]:
     """A page in a new headless Chromium; the browser and its processes are gone after."""
     executable = chromium()
     from playwright.sync_api import sync_playwright
@@ -140,7 +140,8 @@ def chromium_page(width: int = 1100, height: int = 200) -> Iterator[Page]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
         try:
-            page = Page(browser.new_page(viewport={"width": width, "height": height}))
+            viewport = {"width": width, "height": height}
+            page = Page(browser.new_page(viewport=viewport, device_scale_factor=scale))
             yield page
         finally:
             browser.close()
@@ -183,7 +184,7 @@ def test_the_page_follows_the_live_tree_and_renders_names_as_text(
     caller: threading.Thread | None = None
     server = observer.serve()
     try:
-        with chromium_page() as p:
+        with chromium_page(scale=2) as p:  # a sharp screenshot for the docs
             row, cell, page = p.row, p.cell, p.page
             page.goto(server.url)
             # the tree, drawn by the script from /api/tree

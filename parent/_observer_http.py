@@ -144,7 +144,8 @@ class Server:
 
 def serve(host: str = "127.0.0.1", port: int = 0) -> Server:
     """Serve a read-only web page of the live supervision tree, which refreshes itself
-    every second, and its JSON at ``/api/tree``; return the running `Server`.
+    every second (less often for a tree that takes long to read), and its JSON at
+    ``/api/tree``; return the running `Server`.
 
     The page shows each process's status, queued messages, the callback it runs,
     messages handled and restarts, and for a registry its worker count and a sample.
@@ -177,7 +178,12 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> Server:
         raise TypeError(f"observer.serve: port must be an int in 0..65535, got {port!r}")
     if not 0 <= port <= 65535:
         raise ValueError(f"observer.serve: port must be in 0..65535 (0 picks one), got {port!r}")
-    return Server(_HTTPServer(host, port), host)
+    httpd = _HTTPServer(host, port)
+    try:
+        return Server(httpd, host)
+    except BaseException:  # its thread could not start: close what is open
+        httpd.close_all()
+        raise
 
 
 # -- the server ---------------------------------------------------------------------------

@@ -394,6 +394,25 @@ def test_a_given_port_and_ipv6_loopback() -> None:
         assert request(server.url, "/api/tree").status == 200
 
 
+def test_a_server_whose_thread_cannot_start_closes_its_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from parent import _observer_http
+
+    ports: list[int] = []
+
+    def cannot_start(self: Any, httpd: Any, host: str) -> None:
+        ports.append(httpd.server_address[1])
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_observer_http.Server, "__init__", cannot_start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        observer.serve()
+    with socket.socket() as probe:  # the port is free again
+        probe.bind(("127.0.0.1", ports[0]))
+    assert server_threads() == []
+
+
 @pytest.mark.parametrize(
     ("host", "port", "error", "shown"),
     [

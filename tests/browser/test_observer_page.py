@@ -163,6 +163,7 @@ def guide() -> ModuleType:
 
 @pytest.fixture
 def shop() -> Iterator[ModuleType]:
+    chromium()  # skip before building the shop
     example = guide()
     sup = example.open_shop()
     yield example

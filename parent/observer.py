@@ -186,7 +186,7 @@ def _label(pid: Pid, child_id: Any, info: ProcessInfo | None) -> str:
     key: Hashable = child_id
     if key is None and info is not None and info.names:
         key = info.names[0]
-    if key is None or _name(key) == kind:
+    if key is None or isinstance(key, Pid) or _name(key) == kind:  # a dynamic child's id is its pid
         return kind
     return f"{_name(key)} ({kind})"
 

@@ -501,7 +501,7 @@ def test_the_guide_example_prints_what_the_guide_shows() -> None:
 
 
 def test_the_tree_is_encoded_node_by_node_as_json_dumps_would() -> None:
-    from parent._observer_http import _encode_node
+    from parent._observer_page import _encode_node
 
     leaf = {"pid": "<Pid 3 W>", "label": EVIL, "sample": [], "children": []}
     registry = {"pid": "<Pid 2 R>", "count": 7, "sample": [leaf, leaf], "children": []}

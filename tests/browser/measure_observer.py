@@ -30,7 +30,7 @@ from typing import Any
 
 from genregistry import GenRegistry
 from parent import GenServer, dynamic_supervisor, gen_server, observer, supervisor
-from parent._observer_http import _tree_json
+from parent._observer_page import _tree_json
 
 
 class Idle(GenServer):

@@ -43,7 +43,7 @@ from parent import (
     process,
     supervisor,
 )
-from parent._observer_http import MAX_CHILDREN_SHOWN, MAX_ROWS_SHOWN
+from parent._observer_page import MAX_CHILDREN_SHOWN, MAX_ROWS_SHOWN
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "images" / "observer.png"

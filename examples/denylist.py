@@ -170,9 +170,11 @@ class Wave:
         recipients = len(numbers)
         per_thread = self.calls // self.threads
         last = max(per_thread - 1, 1)
+        # with --observe, an easier pace (at most 200 calls/s per thread) for the page
+        pause = 0.005 if self.forever else 0.0
         while True:
             for i in range(per_thread):
-                if self.stopping.is_set():
+                if self.stopping.is_set() or (pause and self.stopping.wait(pause)):
                     return
                 sender = f"+1555{rng.randrange(1000):07d}"
                 if rng.random() < 0.02:  # a few calls go to anyone
@@ -195,7 +197,6 @@ class Wave:
                     self.denials[n].add((recipient, sender))
             if not self.forever:
                 return
-            self.stopping.wait(0.001)  # --observe: an easier pace for the page to follow
 
     def watch(self, app: Pid) -> None:
         for t in self.senders:

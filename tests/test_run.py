@@ -510,6 +510,52 @@ def test_a_second_ctrl_c_while_the_stop_is_requested_kills_right_after(
     assert_restored(handlers)
 
 
+class Spawner(GenServer):
+    """Spawns a linked plain process that traps exits and outlives it."""
+
+    def init(self, spawned: queue.SimpleQueue[parent.Pid]) -> None:
+        def stay() -> None:
+            process.trap_exits(True)
+            while process.receive() != "quit":
+                pass  # an Exit from its dead parent is just a message here
+
+        spawned.put(process.spawn(stay, link=True))
+
+
+def test_a_kill_takes_children_before_parents_last_started_first() -> None:
+    log: list[tuple[Any, ...]] = []
+    spawned: queue.SimpleQueue[parent.Pid] = queue.SimpleQueue()
+    sub: ChildSpec = {
+        "id": "sub",
+        "start": (supervisor.start_link, [[child("x", log), child("y", log)]]),
+        "type": "supervisor",
+    }
+    spawner: ChildSpec = {
+        "id": "spawner",
+        "start": (Spawner.start_link, [spawned]),
+        "restart": "temporary",
+    }
+    sup = supervisor.start_link([child("a", log), sub, spawner, child("b", log)])
+    try:
+        ids = {cid: pid for cid, pid, _type, _modules in supervisor.which_children(sup)}
+        inner = {cid: pid for cid, pid, _type, _modules in supervisor.which_children(ids["sub"])}
+        orphan = spawned.get(timeout=5.0)
+        assert _run.descendants({sup}) == [
+            ids["b"],
+            orphan,
+            ids["spawner"],
+            inner["y"],
+            inner["x"],
+            ids["sub"],
+            ids["a"],
+        ]
+        process.exit(ids["spawner"], "kill")  # its spawn stays, under a dead parent
+        assert orphan in _run.descendants({sup})
+    finally:
+        _run.kill_tree(sup)
+    assert process.list() == []
+
+
 INT, TERM = signal.SIGINT, signal.SIGTERM
 
 

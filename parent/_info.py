@@ -98,6 +98,12 @@ def number(pid: Pid) -> int:
     return _number(pid)
 
 
+def parent_of(pid: Pid) -> Pid | None:
+    """The process that started ``pid`` linked, or ``None`` (written once, at spawn):
+    one attribute read, for walks over every process (`parent.run`'s kill)."""
+    return pid._parent
+
+
 def label(pid: Pid) -> str:
     """What the process runs (its GenServer class or its function), as in its repr."""
     return pid._label

@@ -61,6 +61,7 @@ from typing import Any
 
 from compat._types import ChildSpecLike, Strategy
 from parent import process, supervisor
+from parent._info import number, parent_of
 from parent.errors import AlreadyStarted, NotFound
 from parent.process import Pid
 from parent.supervisor import Supervisor
@@ -133,8 +134,8 @@ def descendants(roots: set[Pid]) -> list[Pid]:
     100,000 hibernating workers, parents first took 16 s and wrote 43,000 crash
     reports; children first takes 1.1 s and writes none).
 
-    Reads each process's parent from its `Pid` record (``_parent``, written once when
-    it is spawned), not through `parent.process.info`, which also reads every running
+    Reads each process's parent with `parent._info.parent_of` (written once, when it is
+    spawned), not through `parent.process.info`, which also reads every running
     thread's stack: a kill must stay quick with a million workers live. Dead processes
     in a chain count as links of it (a process whose parent was just killed may still
     be running its ``terminate``)."""
@@ -145,12 +146,12 @@ def descendants(roots: set[Pid]) -> list[Pid]:
         p: Pid | None = pid
         while p is not None and p not in inside:
             chain.append(p)
-            p = p._parent
+            p = parent_of(p)
         verdict = p is not None and inside[p]
         for q in chain:
             inside[q] = verdict
             if verdict:
-                children.setdefault(q._parent, []).append(q)  # type: ignore[arg-type]
+                children.setdefault(parent_of(q), []).append(q)  # type: ignore[arg-type]
     order: list[Pid] = []
     walked: set[Pid] = set()  # a root under another root is walked once
     for root in roots:  # an iterative post-order walk: no recursion limit to reach
@@ -166,12 +167,8 @@ def descendants(roots: set[Pid]) -> list[Pid]:
             walked.add(p)
             stack.append((p, True))
             # pushed oldest first, so the last started is walked (and killed) first
-            stack.extend((c, False) for c in sorted(children.get(p, ()), key=_number))
+            stack.extend((c, False) for c in sorted(children.get(p, ()), key=number))
     return order
-
-
-def _number(pid: Pid) -> int:
-    return pid._id
 
 
 def kill_tree(root: Pid) -> None:

@@ -40,7 +40,7 @@ import weakref
 from _queue import SimpleQueue
 from collections.abc import Callable, Hashable, Iterator
 from queue import Empty
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from parent import _futex, _pool
 from parent._kill import clear_own_pending, interrupt
@@ -372,11 +372,32 @@ def wait_item(pid: Pid, timeout: float | None) -> Any:
     finally:
         pid._parked = False
     if not pid._alive:
-        if type(item) is tuple and item[2] is not None:
-            # a call taken just before the killer's drain: unread
-            item[2].put(_Died(pid._reason, False))
-        raise _Killed
+        _killed_while_parked(pid, item)
     return item
+
+
+def take_parked(pid: Pid, take: Callable[[], Any]) -> Any:
+    """``take()`` (a non-blocking take that raises ``queue.Empty``) for the calling
+    process, parked as `wait_item` is, so that a kill cannot fire between the take and
+    the store; ``None`` if there was nothing to take. Raises `_Killed` if the process
+    was killed meanwhile."""
+    pid._parked = True
+    try:
+        item = take()
+    except Empty:
+        item = None
+    finally:
+        pid._parked = False
+    if not pid._alive:
+        _killed_while_parked(pid, item)
+    return item
+
+
+def _killed_while_parked(pid: Pid, item: Any) -> NoReturn:
+    if type(item) is tuple and item[2] is not None:
+        # a call taken just before the killer's drain: unread
+        item[2].put(_Died(pid._reason, False))
+    raise _Killed
 
 
 def wait_reply(me: Pid | None, slot: SimpleQueue[Any], timeout: float | None) -> Any:

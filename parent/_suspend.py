@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from queue import Empty
 from typing import TYPE_CHECKING, Any, Final
 
 from parent import _info
@@ -95,23 +94,10 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
 
 
 def _next(pid: Pid, take: Take) -> Any:
-    """The next item: what ``take`` has first, then a blocking wait on the mailbox.
-    Parked while it takes, as the loop's backlog take is: a kill then wakes the process
-    instead of firing between the take and the store (the item would be lost)."""
-    pid._parked = True
-    try:
-        item = take()
-    except Empty:
-        item = None
-    finally:
-        pid._parked = False
-    if not pid._alive:
-        if type(item) is tuple and item[2] is not None:
-            item[2].put(_Died(pid._reason, False))
-        raise _Killed
-    if item is not None:
-        return item
-    return _lc.wait_item(pid, None)
+    """The next item: what ``take`` has first (parked while it takes, as the loop's
+    backlog take is, so a kill cannot lose it), then a blocking wait on the mailbox."""
+    item = _lc.take_parked(pid, take)
+    return _lc.wait_item(pid, None) if item is None else item
 
 
 def _replay(pid: Pid, kept: deque[Any], take: Take, hook: Callable[[Pid], None]) -> Take:

@@ -162,32 +162,26 @@ def test_suspensions_never_lose_or_reorder_messages(ops: list[str]) -> None:
         gen_server.stop(pid)
 
 
-def test_stop_while_suspended_runs_terminate_and_answers_kept_calls() -> None:
+@pytest.mark.parametrize(
+    ("end", "reason"),
+    [
+        (lambda pid: gen_server.stop(pid, "shutdown", timeout=5.0), "shutdown"),
+        (lambda pid: process.exit(pid, "kill"), "killed"),
+    ],
+    ids=["stop", "kill"],
+)
+def test_a_suspended_server_that_ends_answers_its_kept_calls_at_once(end: Any, reason: str) -> None:
     pid = Log.start_link()
     psys.suspend(pid)
     errors: list[BaseException] = []
     caller = threading.Thread(target=_call_into, args=(pid, errors))
     caller.start()
     assert wait_until(lambda: queued(pid) == 1)
-    gen_server.stop(pid, "shutdown", timeout=5.0)
-    caller.join(5.0)
+    end(pid)  # a stop runs terminate; a kill does not
+    caller.join(5.0)  # the call's own timeout is 30 s: the answer comes from the death
     assert not caller.is_alive()
     (err,) = errors
-    assert isinstance(err, ExitError) and err.handled is False and err.reason == "shutdown"
-
-
-def test_kill_while_suspended_answers_kept_calls_at_once() -> None:
-    pid = Log.start_link()
-    psys.suspend(pid)
-    errors: list[BaseException] = []
-    caller = threading.Thread(target=_call_into, args=(pid, errors))
-    caller.start()
-    assert wait_until(lambda: queued(pid) == 1)
-    process.exit(pid, "kill")
-    caller.join(5.0)  # the call's own timeout is 30 s: an answer comes from the kill
-    assert not caller.is_alive()
-    (err,) = errors
-    assert isinstance(err, ExitError) and err.handled is False and err.reason == "killed"
+    assert isinstance(err, ExitError) and err.handled is False and err.reason == reason
 
 
 def test_a_suspended_child_stops_with_its_supervisor() -> None:

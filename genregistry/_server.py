@@ -480,11 +480,13 @@ class Registry(Parent):
 
     # -- supervisor queries ----------------------------------------------------------
 
-    def _observe(self) -> Children:
+    def _observe(self) -> Children | None:
         # the observer's thread: a count and a few workers, never the whole table. The
         # copy runs in C; only a garbage collection inside it could let the registry's
         # thread change the table meanwhile, and then the sample is skipped this time
-        table = self._workers
+        table = getattr(self, "_workers", None)
+        if table is None:  # still in its init
+            return None
         try:
             sample = tuple(islice(table.items(), _SAMPLE))
         except RuntimeError:  # "dictionary changed size during iteration"

@@ -155,7 +155,7 @@ def info(pid: Pid, frames: Frames | None = None) -> ProcessInfo | None:
         status: Status = "hibernating" if pid._hib else "running"
     elif pid in suspended:
         status = "suspended"
-    elif pid._parked:
+    elif pid._parked is True:  # (TAKING: it takes a queued item, which is running)
         status = "waiting"
     else:
         status = "running"
@@ -164,7 +164,7 @@ def info(pid: Pid, frames: Frames | None = None) -> ProcessInfo | None:
     if status == "running" and ident is not None:
         frame = (frames or Frames()).get(ident)
         if frame is not None:
-            current, live_count = _read_stack(frame)
+            current, live_count = _read_stack(frame, pid)
             if live_count is not None:
                 handled = live_count
     monitoring = tuple(pid._monitoring)
@@ -229,9 +229,11 @@ def register_loop(loop: Callable[..., Any], serve: Callable[..., Any]) -> None:
     _bases = (loop.__code__, serve.__code__)
 
 
-def _read_stack(top: FrameType) -> tuple[str | None, int | None]:
-    """``(current callback, live handled count)`` of a thread whose top frame is
-    ``top``: the frames above the outermost loop frame, read from the loop outwards."""
+def _read_stack(top: FrameType, pid: Pid) -> tuple[str | None, int | None]:
+    """``(current callback, live handled count)`` of ``pid``, whose thread's top frame
+    is ``top``: the frames above its loop's frame, read from the loop outwards. A
+    shared snapshot (`Frames`) may be older than the thread's hand-over to another
+    process: a loop frame that is not ``pid``'s own says nothing about it."""
     above: builtins.list[FrameType] = []
     frame: FrameType | None = top
     base: FrameType | None = None
@@ -243,9 +245,12 @@ def _read_stack(top: FrameType) -> tuple[str | None, int | None]:
         frame = frame.f_back
     if base is None:
         return None, None
+    names = base.f_locals  # (_loop and serve both take ``pid``)
+    if names.get("pid") is not pid:
+        return None, None
     handled = None
     if base.f_code is _loop_code:
-        value = base.f_locals.get("handled")
+        value = names.get("handled")
         handled = value if type(value) is int else None
     fallback = None
     for frame in reversed(above):  # from the loop towards the top

@@ -51,6 +51,7 @@ from parent._runtime import (
     _NO_MONITORS,
     _STOP,
     _TIMED_GET_IS_SAFE,
+    TAKING,
     Down,
     Exit,
     From,
@@ -376,16 +377,20 @@ def wait_item(pid: Pid, timeout: float | None) -> Any:
     return item
 
 
+NOTHING: Final = object()
+"""What `take_parked` returns when there was nothing to take."""
+
+
 def take_parked(pid: Pid, take: Callable[[], Any]) -> Any:
     """``take()`` (a non-blocking take that raises ``queue.Empty``) for the calling
     process, parked as `wait_item` is, so that a kill cannot fire between the take and
-    the store; ``None`` if there was nothing to take. Raises `_Killed` if the process
-    was killed meanwhile."""
-    pid._parked = True
+    the store; `NOTHING` if there was nothing to take (a bare cast may be ``None``).
+    Raises `_Killed` if the process was killed meanwhile."""
+    pid._parked = TAKING
     try:
         item = take()
     except Empty:
-        item = None
+        item = NOTHING
     finally:
         pid._parked = False
     if not pid._alive:

@@ -56,18 +56,26 @@ _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 def _encode_node(node: dict[str, Any], out: list[str]) -> None:
     """Append ``node`` as JSON to ``out``: ``json.dumps`` of its own fields, then of
     each child in turn. (One ``json.dumps`` of a whole tree of 10,000 processes is one
-    C call that holds the GIL for ~45 ms: every other thread waits.)"""
-    children = node["children"]
-    if not children:
-        out.append(_dumps(node))
-        return
-    fields = _dumps({key: value for key, value in node.items() if key != "children"})
-    out.append(fields[:-1] + ',"children":[')
-    for i, child in enumerate(children):
-        if i:
-            out.append(",")
-        _encode_node(child, out)
-    out.append("]}")
+    C call that holds the GIL for ~45 ms: every other thread waits.) A stack of what
+    is left to write, not recursion: a chain of processes may be deeper than Python's
+    recursion limit."""
+    todo: list[dict[str, Any] | str] = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        children = item["children"]
+        if not children:
+            out.append(_dumps(item))
+            continue
+        fields = _dumps({key: value for key, value in item.items() if key != "children"})
+        out.append(fields[:-1] + ',"children":[')
+        todo.append("]}")
+        for i in range(len(children) - 1, -1, -1):  # pushed last first: popped in order
+            todo.append(children[i])
+            if i:
+                todo.append(",")
 
 
 _collector_lock = threading.Lock()

@@ -58,6 +58,8 @@ _WAKE = 5  # (WAKE, None, None): wakes a killed process blocked on its mailbox
 
 _WAKE_ITEM = (_WAKE, None, None)
 
+TAKING = 2  # Pid._parked while a queued item is taken without a wait (truthy, like True)
+
 
 def cast_item(request: Any) -> Any:
     """The mailbox item of a cast (`parent.gen_server.cast` inlines it)."""
@@ -278,8 +280,10 @@ class Pid:
         self._pending: set[weakref.ref[From]] | None = None
         self._waiting: SimpleQueue[Any] | None = None  # the reply slot this process waits on
         # True while the process waits on its own mailbox: a kill then wakes it with a
-        # sentinel instead of injecting an exception (see _interrupt)
-        self._parked = False
+        # sentinel instead of injecting an exception (see _interrupt); TAKING (also
+        # truthy) while it takes a queued item without waiting, which is work, not a
+        # wait (process.info tells them apart)
+        self._parked: bool | int = False
         # >0 while this process's own thread updates other processes in _die: a kill
         # then only sets _kill_deferred, and _die raises it when it is done, so the
         # processes it was ending are never left half-dead

@@ -41,6 +41,7 @@ from parent._runtime import (
     _INFO,
     _STOP,
     _SYS,
+    TAKING,
     Exit,
     IdleNotice,
     Pid,
@@ -221,7 +222,7 @@ def _loop(server: GenServer, pid: Pid, result: Any) -> Any:
                 # instead of injecting: an exception injected here could fire between
                 # the take and the store, and lose the item. A queued item also ends a
                 # pending Timeout or Hibernate at once, as the wait would.
-                pid._parked = True
+                pid._parked = TAKING
                 try:
                     msg = take_now()
                 except Empty:

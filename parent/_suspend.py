@@ -6,7 +6,9 @@ in Erlang), a stop request, and its parent's exit signal (it terminates). Every 
 item is kept, in order. On ``resume`` the loop takes the kept items before its mailbox
 (`suspend` returns the function it takes them with), so nothing is lost or reordered.
 
-The kept items live in a ``deque`` written only by the process's own thread; if the
+The kept items live in one ``deque`` per process (`_Replay`), written only by the
+process's own thread; a suspension that comes while earlier kept items are still being
+replayed appends to the same deque, behind them, so suspensions never nest. If the
 process dies before it has taken them all, a death hook answers the calls among them
 as never handled (``ExitError`` with ``handled=False``), as its death does for its
 mailbox.
@@ -35,26 +37,23 @@ Take = Callable[[], Any]
 def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
     """Run the suspension of ``pid`` (its own thread) until a ``resume`` request; return
     the non-blocking take function its loop uses from then on. ``take`` is the loop's
-    current one (it may hold items kept by an earlier suspension)."""
-    kept: deque[Any] = deque()
-
-    def answer_kept(dead: Pid) -> None:  # a death hook: under the runtime lock
-        _info.kept.pop(dead, None)
-        died = _Died(dead._reason, False)
-        for item in kept:
-            if type(item) is tuple and item[2] is not None:
-                item[2].put(died)
-
-    _lc.on_death(pid, answer_kept)
-    _info.kept[pid] = kept
+    current one: the mailbox's, or a `_Replay` still holding items an earlier
+    suspension kept; those stay first, and what this one keeps goes after them."""
+    if type(take) is _Replay and take.kept:
+        replay = take  # its items are older than anything in the mailbox
+    else:
+        base = take.base if type(take) is _Replay else take
+        replay = _Replay(pid, base)
+    kept = replay.kept
+    base = replay.base
     _info.suspended.add(pid)
     item: Any = None
     try:
         while True:
             item = None
-            item = _next(pid, take)
+            item = _next(pid, base)  # the mailbox only: what is kept is not actionable
             if type(item) is not tuple:
-                kept.append(item)  # a bare cast
+                replay.keep(item)  # a bare cast
                 continue
             kind, payload, slot = item
             if kind is _SYS:
@@ -77,7 +76,7 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
             ):
                 raise Stop(payload.reason)  # the parent's exit signal: terminate
             else:
-                kept.append(item)
+                replay.keep(item)
     except _Killed:
         # killed after taking an item and before keeping or answering it (a kill can
         # fire at any call from here on): its caller must not wait for its timeout
@@ -86,31 +85,51 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
         raise
     finally:
         _info.suspended.discard(pid)
-    if not kept:
-        _info.kept.pop(pid, None)
-        _lc.drop_death_hook(pid, answer_kept)
-        return take
-    return _replay(pid, kept, take, answer_kept)
+    return replay if kept else base
 
 
 def _next(pid: Pid, take: Take) -> Any:
     """The next item: what ``take`` has first (parked while it takes, as the loop's
     backlog take is, so a kill cannot lose it), then a blocking wait on the mailbox."""
     item = _lc.take_parked(pid, take)
-    return _lc.wait_item(pid, None) if item is None else item
+    return _lc.wait_item(pid, None) if item is _lc.NOTHING else item
 
 
-def _replay(pid: Pid, kept: deque[Any], take: Take, hook: Callable[[Pid], None]) -> Take:
-    dropped = False
+class _Replay:
+    """The loop's take after a suspension: the kept items first, then the mailbox's
+    ``base`` take. While it holds items, a death hook answers the calls among them."""
 
-    def replay() -> Any:
-        nonlocal dropped
-        if kept:
-            return kept.popleft()
-        if not dropped:  # all replayed: the death hook has nothing left to answer
-            dropped = True
-            _info.kept.pop(pid, None)
-            _lc.drop_death_hook(pid, hook)
-        return take()
+    __slots__ = ("base", "hook", "hooked", "kept", "pid")
 
-    return replay
+    def __init__(self, pid: Pid, base: Take) -> None:
+        self.pid = pid
+        self.base = base
+        self.kept: deque[Any] = deque()
+        self.hook = self.answer_kept  # one bound method: drop_death_hook finds it by identity
+        self.hooked = False
+
+    def keep(self, item: Any) -> None:
+        if not self.hooked:
+            self.hooked = True
+            _lc.on_death(self.pid, self.hook)
+            _info.kept[self.pid] = self.kept
+        self.kept.append(item)
+
+    def __call__(self) -> Any:
+        if self.kept:
+            return self.kept.popleft()
+        if self.hooked:  # all replayed: the death hook has nothing left to answer
+            self.hooked = False
+            _info.kept.pop(self.pid, None)
+            _lc.drop_death_hook(self.pid, self.hook)
+        return self.base()
+
+    def answer_kept(self, dead: Pid) -> None:
+        """The death hook (under the runtime lock, in whichever thread ends the
+        process, while its own thread may still be taking from the deque: hence one
+        C-level copy of it, not a loop over it)."""
+        _info.kept.pop(dead, None)
+        died = _Died(dead._reason, False)
+        for item in tuple(self.kept):
+            if type(item) is tuple and item[2] is not None:
+                item[2].put(died)

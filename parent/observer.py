@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from parent import _info
@@ -77,6 +77,18 @@ class Node:
             # {"pid": null, "number": null, "label": "runtime: 2 processes", ...
             ```
         """
+        top: dict[str, Any] = {}
+        stack: list[tuple[Node, dict[str, Any]]] = [(self, top)]
+        while stack:  # a stack, not recursion: a tree may be deeper than Python's limit
+            node, out = stack.pop()
+            out.update(node._fields())
+            for key, nodes in (("sample", node.sample), ("children", node.children)):
+                made: list[dict[str, Any]] = [{} for _ in nodes]
+                out[key] = made
+                stack.extend(reversed(list(zip(nodes, made, strict=True))))
+        return top
+
+    def _fields(self) -> dict[str, Any]:
         info = self.info
         return {
             "pid": None if self.pid is None else repr(self.pid),
@@ -91,8 +103,6 @@ class Node:
             "restarts": self.restarts,
             "child_id": None if self.child_id is None else _name(self.child_id),
             "count": self.count,
-            "sample": [n.to_dict() for n in self.sample],
-            "children": [n.to_dict() for n in self.children],
         }
 
 
@@ -134,6 +144,55 @@ def tree(root: ServerRef | None = None) -> Node:
     return Node(None, f"runtime: {len(procs)} processes", None, children)
 
 
+class _Open:
+    """A node being built: its own fields, and the children (or, for a registry, the
+    sampled workers) still to build, as ``(pid, child id, restarts)``."""
+
+    __slots__ = ("built", "child_id", "info", "pending", "pid", "restarts", "workers")
+
+    def __init__(self, builder: _Builder, pid: Pid, child_id: Any, restarts: int | None) -> None:
+        self.pid = pid
+        self.child_id = child_id
+        self.restarts = restarts or 0
+        self.info = _info.info(pid, builder.frames)
+        server = pid._server
+        observed: Children | None = None if server is None else server._observe()
+        self.workers = None if observed is None else observed.workers
+        self.built: list[Node] = []
+        self.pending: Iterator[tuple[Pid, Any, int | None]]
+        if observed is not None and observed.workers is not None:  # a registry: a sample
+            self.pending = iter([(w, i, None) for i, w in observed.sample if w._alive])
+        elif observed is None:
+            self.pending = iter([(kid, None, None) for kid in builder.kids.get(pid, ())])
+        else:
+            ids, restarted = observed.ids, observed.restarts
+            self.pending = iter(
+                [
+                    (kid, ids.get(kid), restarted.get(ids.get(kid)))
+                    for kid in builder.kids.get(pid, ())
+                ]
+            )
+
+    def close(self) -> Node:
+        label = _label(self.pid, self.child_id, self.info)
+        built = tuple(self.built)
+        if self.workers is not None:
+            children: tuple[Node, ...] = ()
+            sample = built
+        else:
+            children, sample = built, ()
+        return Node(
+            self.pid,
+            label,
+            self.info,
+            children,
+            self.workers,
+            sample,
+            self.restarts,
+            self.child_id,
+        )
+
+
 class _Builder:
     __slots__ = ("frames", "kids")
 
@@ -142,34 +201,20 @@ class _Builder:
         self.frames = Frames()  # one stack snapshot for the whole tree, if needed
 
     def node(self, pid: Pid, child_id: Any, restarts: int | None) -> Node:
-        info = _info.info(pid, self.frames)
-        server = pid._server
-        observed: Children | None = None if server is None else server._observe()
-        if observed is not None and observed.workers is not None:  # a registry
-            sample = tuple(self.node(w, i, None) for i, w in observed.sample if w._alive)
-            return Node(
-                pid,
-                _label(pid, child_id, info),
-                info,
-                (),
-                observed.workers,
-                sample,
-                restarts or 0,
-                child_id,
-            )
-        children = []
-        for kid in self.kids.get(pid, ()):
-            kid_id = None if observed is None else observed.ids.get(kid)
-            kid_restarts = None if observed is None else observed.restarts.get(kid_id)
-            children.append(self.node(kid, kid_id, kid_restarts))
-        return Node(
-            pid,
-            _label(pid, child_id, info),
-            info,
-            tuple(children),
-            restarts=restarts or 0,
-            child_id=child_id,
-        )
+        """The node of ``pid`` and its subtree, built with a stack of its own rather
+        than recursion (a chain of processes may be deeper than Python's limit)."""
+        stack = [_Open(self, pid, child_id, restarts)]
+        while True:
+            top = stack[-1]
+            following = next(top.pending, None)
+            if following is not None:
+                stack.append(_Open(self, *following))
+                continue
+            stack.pop()
+            done = top.close()
+            if not stack:
+                return done
+            stack[-1].built.append(done)
 
 
 def _name(value: Any) -> str:
@@ -210,7 +255,7 @@ def format_tree(root: ServerRef | None = None) -> str:
     """
     top = tree(root)
     lines = [top.label if top.pid is None else _line(top)]
-    _lines(top, "", lines)
+    _lines(top, lines)
     return "\n".join(lines)
 
 
@@ -230,12 +275,27 @@ def _line(node: Node) -> str:
     return "  ".join(parts)
 
 
-def _lines(node: Node, prefix: str, out: list[str]) -> None:
-    shown = [*node.children, *node.sample]
-    more = 0 if node.count is None else node.count - len(node.sample)
-    for i, child in enumerate(shown):
-        last = i == len(shown) - 1 and more <= 0
-        out.append(prefix + ("└─ " if last else "├─ ") + _line(child))
-        _lines(child, prefix + ("   " if last else "│  "), out)
-    if more > 0:
-        out.append(prefix + f"└─ … {more} more workers")
+def _lines(top: Node, out: list[str]) -> None:
+    """The lines under ``top``, drawn with a stack (no recursion limit to reach): each
+    entry is a node with its prefix and whether it is its parent's last line, or the
+    "more workers" line that ends a registry's sample."""
+    stack: list[tuple[Node | int, str, bool]] = []
+
+    def push_under(node: Node, prefix: str) -> None:
+        shown = [*node.children, *node.sample]
+        more = 0 if node.count is None else node.count - len(node.sample)
+        entries: list[tuple[Node | int, str, bool]] = [
+            (child, prefix, i == len(shown) - 1 and more <= 0) for i, child in enumerate(shown)
+        ]
+        if more > 0:
+            entries.append((more, prefix, True))
+        stack.extend(reversed(entries))
+
+    push_under(top, "")
+    while stack:
+        entry, prefix, last = stack.pop()
+        if isinstance(entry, int):
+            out.append(prefix + f"└─ … {entry} more workers")
+            continue
+        out.append(prefix + ("└─ " if last else "├─ ") + _line(entry))
+        push_under(entry, prefix + ("   " if last else "│  "))

@@ -410,9 +410,13 @@ class Parent(GenServer):
             self._forget(child)
         stop_pids(((c.pid, c.shutdown) for c in children), reason, ordered=ordered)
 
-    def _observe(self) -> Children:
-        # one C-level copy of the children (the parent's own thread changes the dict)
-        return Children({c.pid: c.id for c in list(self._children.values())}, self._restarted())
+    def _observe(self) -> Children | None:
+        # one C-level copy of the children (the parent's own thread changes the dict);
+        # None while it starts: its records are made in its own init
+        children = getattr(self, "_children", None)
+        if children is None:
+            return None
+        return Children({c.pid: c.id for c in list(children.values())}, self._restarted())
 
     def _restarted(self) -> dict[Any, int]:
         """How many times each child id was restarted (a `Supervisor` restarts)."""

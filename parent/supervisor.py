@@ -280,7 +280,8 @@ class Supervisor(Parent):
                 return
 
     def _restarted(self) -> dict[Any, int]:
-        return self._restarts.copy()
+        restarts: dict[Any, int] = getattr(self, "_restarts", {})  # none until init returns
+        return restarts.copy()
 
     def _handle_message(self, message: Any) -> Any:
         if type(message) is _Retry:

@@ -40,7 +40,7 @@ import weakref
 from _queue import SimpleQueue
 from collections.abc import Callable, Hashable, Iterator
 from queue import Empty
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 
 from parent import _futex, _pool
 from parent._kill import clear_own_pending, interrupt
@@ -51,7 +51,6 @@ from parent._runtime import (
     _NO_MONITORS,
     _STOP,
     _TIMED_GET_IS_SAFE,
-    TAKING,
     Down,
     Exit,
     From,
@@ -357,6 +356,19 @@ def on_death(pid: Pid, hook: Callable[[Pid], None]) -> None:
         pid._hooks = (*pid._hooks, hook)
 
 
+def unless_dead(pid: Pid, fn: Callable[[], None], hook: Callable[[Pid], None] | None) -> bool:
+    """Run ``fn()`` (quick, never blocking, calling no user code) and add ``hook`` as a
+    death hook of ``pid``, in one step under the lock, if ``pid`` is alive: it then
+    happens wholly before ``pid``'s death hooks run. ``False`` (nothing done) if dead."""
+    with _lock:
+        if not pid._alive:
+            return False
+        fn()
+        if hook is not None:
+            pid._hooks = (*pid._hooks, hook)
+        return True
+
+
 def drop_death_hook(pid: Pid, hook: Callable[[Pid], None]) -> None:
     with _lock:
         pid._hooks = tuple(h for h in pid._hooks if h is not hook)
@@ -370,39 +382,21 @@ def wait_item(pid: Pid, timeout: float | None) -> Any:
     pid._parked = True
     try:
         item = pid._mbox.get() if timeout is None else _timed_get(pid._mbox, timeout)
+        if not pid._alive:
+            answer_taken_unread(pid, item)
     finally:
         pid._parked = False
     if not pid._alive:
-        _killed_while_parked(pid, item)
+        raise _Killed
     return item
 
 
-NOTHING: Final = object()
-"""What `take_parked` returns when there was nothing to take."""
-
-
-def take_parked(pid: Pid, take: Callable[[], Any]) -> Any:
-    """``take()`` (a non-blocking take that raises ``queue.Empty``) for the calling
-    process, parked as `wait_item` is, so that a kill cannot fire between the take and
-    the store; `NOTHING` if there was nothing to take (a bare cast may be ``None``).
-    Raises `_Killed` if the process was killed meanwhile."""
-    pid._parked = TAKING
-    try:
-        item = take()
-    except Empty:
-        item = NOTHING
-    finally:
-        pid._parked = False
-    if not pid._alive:
-        _killed_while_parked(pid, item)
-    return item
-
-
-def _killed_while_parked(pid: Pid, item: Any) -> NoReturn:
+def answer_taken_unread(pid: Pid, item: Any) -> None:
+    """Answer a call its dead process took just before the killer's drain, as unread.
+    Called while still parked: once the process is not, the kill's injection may fire
+    at any call (this one's entry included) and the item would be lost with it."""
     if type(item) is tuple and item[2] is not None:
-        # a call taken just before the killer's drain: unread
         item[2].put(_Died(pid._reason, False))
-    raise _Killed
 
 
 def wait_reply(me: Pid | None, slot: SimpleQueue[Any], timeout: float | None) -> Any:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from queue import Empty
 from typing import TYPE_CHECKING, Any, Final
 
 from parent import _info
 from parent import _lifecycle as _lc
-from parent._runtime import _INFO, _STOP, _SYS, _WAKE, Exit, Pid, _Died, _Killed
+from parent._runtime import _INFO, _STOP, _SYS, _WAKE, TAKING, Exit, Pid, _Died, _Killed
 from parent.errors import Stop
 
 if TYPE_CHECKING:
@@ -46,18 +47,14 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
         replay = _Replay(pid, base)
     kept = replay.kept
     base = replay.base
-    _info.suspended.add(pid)
     item: Any = None
     try:
+        _info.suspended.add(pid)
         while True:
             item = None
-            item = _next(pid, base)  # the mailbox only: what is kept is not actionable
-            if type(item) is not tuple:
-                replay.keep(item)  # a bare cast
-                continue
+            item = _next(pid, replay)
             kind, payload, slot = item
             if kind is _SYS:
-                pid._cur = item
                 if payload[0] == "resume":
                     slot.put(None)
                     break
@@ -65,34 +62,65 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
                 slot.put(None if answer is SUSPEND else answer)  # suspended already
             elif kind is _STOP:
                 raise Stop(payload)
-            elif kind is _WAKE:
-                continue
-            elif (
-                kind is _INFO
-                and type(payload) is Exit
-                and payload.pid is not None
-                and payload.pid is pid._parent
-                and pid._trap
-            ):
-                raise Stop(payload.reason)  # the parent's exit signal: terminate
-            else:
-                replay.keep(item)
+            elif kind is _INFO:  # the parent's exit signal (_acts_on): terminate
+                raise Stop(payload.reason)
+            # else a wake-up sentinel left by a kill: the next take sees the death
     except _Killed:
-        # killed after taking an item and before keeping or answering it (a kill can
-        # fire at any call from here on): its caller must not wait for its timeout
+        # killed after taking a system request and before answering it (its death
+        # answers it too, as pid._cur: the first answer wins)
         if type(item) is tuple and item[2] is not None:
-            item[2].put(_Died(pid._reason, item[0] is _SYS))
+            item[2].put(_Died(pid._reason, True))
         raise
     finally:
         _info.suspended.discard(pid)
     return replay if kept else base
 
 
-def _next(pid: Pid, take: Take) -> Any:
-    """The next item: what ``take`` has first (parked while it takes, as the loop's
-    backlog take is, so a kill cannot lose it), then a blocking wait on the mailbox."""
-    item = _lc.take_parked(pid, take)
-    return _lc.wait_item(pid, None) if item is _lc.NOTHING else item
+def _next(pid: Pid, replay: _Replay) -> Any:
+    """The next item the suspension acts on (`_acts_on`); every other item taken on the
+    way is kept. All of it happens parked (as the loop's backlog take is): no kill is
+    injected while the process holds an item that is neither queued, kept nor answered,
+    and a death that comes meanwhile is seen before the item is let go (it is answered
+    as unread). A kept item goes into the deque under the runtime lock, unless the
+    process is dead (`_Replay.keep`)."""
+    base = replay.base
+    while True:
+        pid._parked = TAKING
+        try:
+            try:
+                item = base()
+            except Empty:
+                pid._parked = True  # waiting now, not taking
+                item = pid._mbox.get()
+            if not pid._alive:
+                _lc.answer_taken_unread(pid, item)
+            elif _acts_on(pid, item):
+                if item[0] is _SYS:
+                    pid._cur = item  # from here on its death answers it
+                return item
+            else:
+                replay.keep(item)  # raises _Killed (it answered the item) if dead
+                continue
+        finally:
+            pid._parked = False
+        raise _Killed
+
+
+def _acts_on(pid: Pid, item: Any) -> bool:
+    """Whether a suspended process handles ``item`` now: a system request, a stop
+    request, its parent's exit signal (it traps exits), or a kill's wake-up sentinel."""
+    if type(item) is not tuple:
+        return False  # a bare cast
+    kind, payload, _slot = item
+    if kind is _SYS or kind is _STOP or kind is _WAKE:
+        return True
+    return (
+        kind is _INFO
+        and type(payload) is Exit
+        and payload.pid is not None
+        and payload.pid is pid._parent
+        and pid._trap
+    )
 
 
 class _Replay:
@@ -109,11 +137,26 @@ class _Replay:
         self.hooked = False
 
     def keep(self, item: Any) -> None:
-        if not self.hooked:
-            self.hooked = True
-            _lc.on_death(self.pid, self.hook)
-            _info.kept[self.pid] = self.kept
-        self.kept.append(item)
+        """Keep ``item``, under the runtime lock unless the process is dead: a death
+        that comes while the suspended loop holds an item it has not kept yet runs its
+        hook either after the item is in the deque or before, and then the item is
+        answered here (a kill's hook runs before its injection fires, and the loop may
+        keep taking items meanwhile)."""
+        pid = self.pid
+        if self.hooked:
+            added = _lc.unless_dead(pid, lambda: self.kept.append(item), None)
+        else:
+
+            def first() -> None:
+                self.hooked = True
+                _info.kept[pid] = self.kept
+                self.kept.append(item)
+
+            added = _lc.unless_dead(pid, first, self.hook)
+        if not added:
+            if type(item) is tuple and item[2] is not None:
+                item[2].put(_Died(pid._reason, False))
+            raise _Killed
 
     def __call__(self) -> Any:
         if self.kept:
@@ -129,6 +172,7 @@ class _Replay:
         process, while its own thread may still be taking from the deque: hence one
         C-level copy of it, not a loop over it)."""
         _info.kept.pop(dead, None)
+        _info.suspended.discard(dead)
         died = _Died(dead._reason, False)
         for item in tuple(self.kept):
             if type(item) is tuple and item[2] is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -227,3 +228,67 @@ def queued(pid: parent.Pid) -> int:
     """What ``pid`` has not handled yet: its mailbox and what its suspension keeps."""
     info = process.info(pid)
     return -1 if info is None else info.mailbox
+
+
+# -- found in review: suspensions that nest, a kept None -----------------------------------
+
+
+class Recorder(GenServer):
+    def init(self) -> None:
+        self.log: list[Any] = []
+
+    def handle_call(self, request: Any, from_: Any) -> Any:
+        self.log.append(("call", request))
+        return len(self.log)
+
+    def handle_cast(self, request: Any) -> None:
+        self.log.append(("cast", request))
+
+
+def test_a_cast_of_none_to_a_suspended_server_is_kept() -> None:
+    """`_suspend._next` takes "None" from `take_parked` to mean "nothing queued": a bare
+    cast of ``None`` taken that way is dropped, and the suspension waits for the next
+    item instead."""
+    pid = Recorder.start_link()
+    psys.suspend(pid)
+    entered = threading.Event()
+    release = threading.Event()
+
+    def slow(state: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        release.wait(5.0)
+        return state
+
+    # hold the suspended server inside a system request, so that what is cast meanwhile
+    # is queued, and taken by the non-blocking take when the request is answered
+    t = threading.Thread(target=psys.replace_state, args=(pid, slow))
+    t.start()
+    assert entered.wait(5.0)
+    gen_server.cast(pid, None)
+    gen_server.cast(pid, "after")
+    release.set()
+    t.join(5.0)
+    psys.resume(pid)
+    try:
+        assert gen_server.call(pid, "end") == 3
+        assert psys.get_state(pid)["log"] == [("cast", None), ("cast", "after"), ("call", "end")]
+    finally:
+        gen_server.stop(pid)
+
+
+def test_many_suspensions_do_not_nest_the_take_until_recursion_error() -> None:
+    """Each suspension that keeps something wraps the loop's take in one more `_replay`
+    closure, and a drained closure stays in the chain: every later take goes through all
+    of them (slower and slower), and past the recursion limit the server crashes with
+    RecursionError."""
+    pid = Recorder.start_link()
+    rounds = sys.getrecursionlimit() + 200
+    try:
+        for i in range(rounds):
+            psys.suspend(pid)
+            gen_server.cast(pid, i)  # kept, replayed on resume
+            psys.resume(pid)
+        assert gen_server.call(pid, "end", timeout=10.0) == rounds + 1
+    finally:
+        if pid.is_alive():
+            gen_server.stop(pid)

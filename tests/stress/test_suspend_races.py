@@ -10,13 +10,16 @@ it sent them, and a call answered ``handled=False`` must never have run.
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from typing import Any
 
 import pytest
 
 from parent import ExitError, GenServer, NoProcess, ProcessError, gen_server, process
+from parent import _lifecycle as _lc
 from parent import sys as psys
+from parent._runtime import _CALL, From
 from parent.testing import wait_until
 
 ROUNDS = 30
@@ -98,3 +101,82 @@ def test_suspend_resume_under_load_loses_and_reorders_nothing(round_: int) -> No
         assert len(mine) == len(set(mine)), f"caller {me}'s requests ran twice: {mine}"
     assert set(answered) <= set(handled)
     assert not set(refused) & set(handled), "a call answered handled=False had run"
+
+
+class Recorder(GenServer):
+    def init(self) -> None:
+        self.log: list[Any] = []
+
+    def handle_call(self, request: Any, from_: Any) -> Any:
+        self.log.append(("call", request))
+        return len(self.log)
+
+    def handle_cast(self, request: Any) -> None:
+        self.log.append(("cast", request))
+
+
+def test_a_kill_while_kept_items_replay_completes_the_death() -> None:
+    """The death hook `answer_kept` iterates the kept deque in the killer's thread while
+    the victim's own thread may still pop (replay) or append (suspended) to it: "deque
+    mutated during iteration" is raised in `die`, in the killer, with the death half
+    done (``join`` never returns, links and callers are never told)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        pid = Recorder.start_link()
+        psys.suspend(pid)
+        n = 300_000
+        for i in range(n):
+            gen_server.cast(pid, i)
+        # every cast is kept (taken out of the mailbox) before the resume is sent
+        assert wait_until(lambda: pid._mbox.qsize() == 0, timeout=30.0)
+        psys.resume(pid)  # the loop now replays n kept casts
+        errors: list[BaseException] = []
+        try:
+            process.exit(pid, "kill")  # the hook walks what is still kept
+        except BaseException as exc:  # the bug: an error escapes die()
+            errors.append(exc)
+        assert errors == []
+        assert pid.join(5.0) == "killed"
+    finally:
+        sys.setswitchinterval(old)
+
+
+class Idle(GenServer):
+    pass
+
+
+@pytest.mark.parametrize("round_", range(40))
+def test_every_call_kept_by_a_suspended_server_is_answered_when_it_is_killed(
+    round_: int,
+) -> None:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        pid = Idle.start_link()
+        psys.suspend(pid)
+        slots: list[From] = []
+
+        def flood() -> None:
+            while pid.is_alive():
+                slot = From()
+                slots.append(slot)
+                _lc.post(pid, (_CALL, len(slots), slot))
+                if not pid.is_alive():  # as gen_server._await does
+                    _lc.answer_unread(pid, slot)
+
+        t = threading.Thread(target=flood)
+        t.start()
+        target = random.Random(round_).randrange(200, 3000)
+        assert wait_until(lambda: len(slots) > target, timeout=10.0)
+        process.exit(pid, "kill")
+        t.join(10.0)
+        assert not t.is_alive()
+        pid.join(5.0)
+        # join returns once the death is complete; the dead process's own thread may
+        # still be answering the item it held (a caller waiting on it gets it then)
+        wait_until(lambda: all(not slot.empty() for slot in slots), timeout=2.0)
+        unanswered = [n for n, slot in enumerate(slots, 1) if slot.empty()]
+        assert unanswered == [], f"of {len(slots)} calls, never answered: {unanswered}"
+    finally:
+        sys.setswitchinterval(old)

@@ -135,6 +135,7 @@ def state() -> None:
     parent.sys.replace_state(orders, lambda state: {**state, "next_id": 100})
     parent.sys.suspend(orders)
     gen_server.cast(orders, ("shipped", order))  # kept in the mailbox until resume
+    parent.sys.get_state(orders)  # answered in turn: the cast before it is kept by now
     info = process.info(orders)
     assert info is not None
     print("while suspended:", info.status, "mailbox", info.mailbox)

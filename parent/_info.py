@@ -54,7 +54,9 @@ class ProcessInfo:
         status: ``"running"`` (in its own code: a callback, or a call it makes),
             ``"waiting"`` (for its next message), ``"hibernating"`` (no thread until
             its next message), or ``"suspended"`` (`parent.sys.suspend`).
-        mailbox: how many messages are queued.
+        mailbox: how many messages are queued (for a suspended server, also those it
+            keeps for after `parent.sys.resume`; one it is moving from the mailbox to
+            what it keeps may be missed for an instant).
         handled: how many messages it has taken so far.
         current: the callback it is running (``"handle_call"``, ``"init"``, ...), or
             ``None``.

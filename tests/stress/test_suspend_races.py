@@ -103,18 +103,6 @@ def test_suspend_resume_under_load_loses_and_reorders_nothing(round_: int) -> No
     assert not set(refused) & set(handled), "a call answered handled=False had run"
 
 
-class Recorder(GenServer):
-    def init(self) -> None:
-        self.log: list[Any] = []
-
-    def handle_call(self, request: Any, from_: Any) -> Any:
-        self.log.append(("call", request))
-        return len(self.log)
-
-    def handle_cast(self, request: Any) -> None:
-        self.log.append(("cast", request))
-
-
 def test_a_kill_while_kept_items_replay_completes_the_death() -> None:
     """The death hook `answer_kept` iterates the kept deque in the killer's thread while
     the victim's own thread may still pop (replay) or append (suspended) to it: "deque
@@ -123,7 +111,7 @@ def test_a_kill_while_kept_items_replay_completes_the_death() -> None:
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     try:
-        pid = Recorder.start_link()
+        pid = Log.start_link([])
         psys.suspend(pid)
         n = 300_000
         for i in range(n):

@@ -6,9 +6,9 @@ in Erlang), a stop request, and its parent's exit signal (it terminates). Every 
 item is kept, in order. On ``resume`` the loop takes the kept items before its mailbox
 (`suspend` returns the function it takes them with), so nothing is lost or reordered.
 
-The kept items live in one ``deque`` per process (`_Replay`), written only by the
-process's own thread; a suspension that comes while earlier kept items are still being
-replayed appends to the same deque, behind them, so suspensions never nest. If the
+The kept items live in one ``deque`` per suspension (`_Replay`), written only by the
+process's own thread; the next suspension starts from the mailbox's own take again, so
+suspensions never nest. If the
 process dies before it has taken them all, a death hook answers the calls among them
 as never handled (``ExitError`` with ``handled=False``), as its death does for its
 mailbox.
@@ -38,15 +38,11 @@ Take = Callable[[], Any]
 def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
     """Run the suspension of ``pid`` (its own thread) until a ``resume`` request; return
     the non-blocking take function its loop uses from then on. ``take`` is the loop's
-    current one: the mailbox's, or a `_Replay` still holding items an earlier
-    suspension kept; those stay first, and what this one keeps goes after them."""
-    if type(take) is _Replay and take.kept:
-        replay = take  # its items are older than anything in the mailbox
-    else:
-        base = take.base if type(take) is _Replay else take
-        replay = _Replay(pid, base)
-    kept = replay.kept
-    base = replay.base
+    current one: the mailbox's, or an earlier suspension's `_Replay`, drained by now (a
+    suspend request is queued behind everything that replay kept, so it is only taken
+    once the replay is empty and has dropped its hook)."""
+    base = take.base if type(take) is _Replay else take
+    replay = _Replay(pid, base)
     item: Any = None
     try:
         _info.suspended.add(pid)
@@ -73,7 +69,7 @@ def suspend(pid: Pid, server: GenServer, take: Take) -> Take:
         raise
     finally:
         _info.suspended.discard(pid)
-    return replay if kept else base
+    return replay if replay.kept else base
 
 
 def _next(pid: Pid, replay: _Replay) -> Any:
@@ -154,8 +150,7 @@ class _Replay:
 
             added = _lc.unless_dead(pid, first, self.hook)
         if not added:
-            if type(item) is tuple and item[2] is not None:
-                item[2].put(_Died(pid._reason, False))
+            _lc.answer_taken_unread(pid, item)
             raise _Killed
 
     def __call__(self) -> Any:

@@ -31,7 +31,6 @@ from typing import Any, Literal, NamedTuple, TypeAlias
 
 from parent import _pool
 from parent._runtime import Pid, _live, _lock
-from parent._runtime import number as _number
 
 Status: TypeAlias = Literal["running", "waiting", "hibernating", "suspended"]
 
@@ -93,11 +92,6 @@ class ProcessInfo:
     parent: Pid | None
     started_at: float
     thread: int | None
-
-
-def number(pid: Pid) -> int:
-    """The process's number (the ``12`` of ``<Pid 12 Worker>``)."""
-    return _number(pid)
 
 
 def parent_of(pid: Pid) -> Pid | None:

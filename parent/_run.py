@@ -61,7 +61,8 @@ from typing import Any
 
 from compat._types import ChildSpecLike, Strategy
 from parent import process, supervisor
-from parent._info import number, parent_of
+from parent._info import parent_of
+from parent._runtime import number
 from parent.errors import AlreadyStarted, NotFound
 from parent.process import Pid
 from parent.supervisor import Supervisor

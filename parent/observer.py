@@ -26,7 +26,7 @@ from typing import Any
 from parent import _info
 from parent._info import Children, Frames, ProcessInfo
 from parent._observer_http import Server, serve
-from parent._runtime import Pid
+from parent._runtime import Pid, number
 from parent.errors import NoProcess
 from parent.process import Server as ServerRef
 from parent.process import whereis
@@ -92,7 +92,7 @@ class Node:
         info = self.info
         return {
             "pid": None if self.pid is None else repr(self.pid),
-            "number": None if self.pid is None else _info.number(self.pid),
+            "number": None if self.pid is None else number(self.pid),
             "label": self.label,
             "behaviour": None if info is None or info.behaviour is None else _name(info.behaviour),
             "names": [] if info is None else [_name(n) for n in info.names],

@@ -100,6 +100,13 @@ def parent_of(pid: Pid) -> Pid | None:
     return pid._parent
 
 
+def observed(pid: Pid) -> Children | None:
+    """What ``pid``'s server tells the observer of its children (`Children`), or
+    ``None`` (not a parent, or a bare process)."""
+    server = pid._server
+    return None if server is None else server._observe()
+
+
 def label(pid: Pid) -> str:
     """What the process runs (its GenServer class or its function), as in its repr."""
     return pid._label

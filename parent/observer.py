@@ -24,7 +24,7 @@ from collections.abc import Hashable, Iterator
 from typing import Any
 
 from parent import _info
-from parent._info import Children, Frames, ProcessInfo
+from parent._info import Frames, ProcessInfo
 from parent._observer_http import Server, serve
 from parent._runtime import Pid, number
 from parent.errors import NoProcess
@@ -124,14 +124,14 @@ def tree(root: ServerRef | None = None) -> Node:
     top: Pid | None = None
     if root is not None:
         top = root if type(root) is Pid else whereis(root)
-        if top is None or not top._alive:
+        if top is None or not top.is_alive():
             what = f"no process is registered under {root!r}" if top is None else f"{top!r}"
             raise NoProcess(f"observer.tree: {what} is not alive")
     procs = _info.processes()
     kids: dict[Pid | None, list[Pid]] = {}
     for p in procs:
-        parent = p._parent
-        if parent is not None and not parent._alive:
+        parent = _info.parent_of(p)
+        if parent is not None and not parent.is_alive():
             parent = None  # its parent is dying: shown at the top until it goes too
         group = kids.get(parent)
         if group is None:
@@ -155,21 +155,21 @@ class _Open:
         self.child_id = child_id
         self.restarts = restarts or 0
         self.info = _info.info(pid, builder.frames)
-        server = pid._server
-        observed: Children | None = None if server is None else server._observe()
+        observed = _info.observed(pid)
         self.workers = None if observed is None else observed.workers
         self.built: list[Node] = []
         self.pending: Iterator[tuple[Pid, Any, int | None]]
         if observed is not None and observed.workers is not None:  # a registry: a sample
-            self.pending = iter([(w, i, None) for i, w in observed.sample if w._alive])
+            self.pending = iter([(w, i, None) for i, w in observed.sample if w.is_alive()])
         elif observed is None:
             self.pending = iter([(kid, None, None) for kid in builder.kids.get(pid, ())])
         else:
             ids, restarted = observed.ids, observed.restarts
             self.pending = iter(
                 [
-                    (kid, ids.get(kid), restarted.get(ids.get(kid)))
+                    (kid, cid, restarted.get(cid))
                     for kid in builder.kids.get(pid, ())
+                    for cid in (ids.get(kid),)
                 ]
             )
 
